@@ -1,0 +1,42 @@
+//! # overlay-core
+//!
+//! A sans-IO implementation of the Stellar overlay protocol (what stellar-core's
+//! `src/overlay/` does): no sockets, no clocks, no threads, no global RNG. Bytes, time and
+//! randomness come in as arguments; bytes to send, timers and events come out.
+//!
+//! Layers, bottom up:
+//! - [`wire`]: record marking, the `AuthenticatedMessage` envelope and zero-copy views of
+//!   every message the overlay interprets.
+//! - [`auth`]: node identity, AuthCerts, X25519 + HKDF MAC keys, HMAC-SHA256 MACs.
+//! - [`flow`]: flow control (credit both ways, outbound priority queues, trimming).
+//! - [`peer`]: one connection's state machine, [`Peer`].
+//!
+//! ## Driving a [`Peer`]
+//! The host owns the socket and the clock. After anything goes in
+//! ([`Peer::handle_input`], [`Peer::handle_timeout`], a command such as [`Peer::send`]):
+//! 1. drain [`Peer::poll`] until it returns `None`. Each event borrows the peer: a received
+//!    message is a view into the peer's receive buffer, valid until the next call, so the
+//!    receive path never copies or allocates;
+//! 2. drain [`Peer::poll_transmit`] into the socket;
+//! 3. arm a timer for [`Peer::poll_timeout`] and call [`Peer::handle_timeout`] when it passes.
+//!
+//! Same inputs give the same output bytes on every target.
+
+#![no_std]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod auth;
+pub mod flow;
+pub mod peer;
+pub mod time;
+pub mod wire;
+
+pub use auth::{AuthCert, CertCache, LocalNode, NetworkId, NodeId, NodeKey, Role};
+pub use peer::{
+    AcceptAll, Admission, DropReason, Event, Peer, PeerConfig, PeerSetup, Received, RemoteInfo,
+};
+pub use time::{Instant, WallClock};
