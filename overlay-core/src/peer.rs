@@ -24,7 +24,7 @@ use crate::flow::{
 use crate::time::{Instant, WallClock};
 use crate::wire::{
     AUTH_FLAGS, Auth, AuthenticatedMessage, BadFrameLength, DecodeError, DontHave, ErrorCode,
-    ErrorMsg, FrameDecoder, Hash, Hello, MAX_MESSAGE_SIZE, MAX_UNAUTH_MESSAGE_SIZE, MessageType,
+    ErrorMsg, FrameDecoder, Hash, Hello, PeerAddress, Peers, MAX_MESSAGE_SIZE, MAX_UNAUTH_MESSAGE_SIZE, MessageType,
     SendMoreExtended, StellarMessage, VERSION_STR_MAX, write_frame_with, zero_mac,
 };
 
@@ -257,6 +257,12 @@ pub trait Admission {
     fn hello_accepted(&mut self, role: Role, remote: &RemoteInfo) -> bool;
     /// AUTH step 5: whether there is room for this peer.
     fn admit(&mut self, role: Role, remote: &RemoteInfo) -> bool;
+    /// Addresses an acceptor sends in PEERS right after its AUTH, before admission (so even
+    /// a full node hands out addresses). Nothing is sent if empty.
+    fn peers_to_send(&mut self, remote: &RemoteInfo) -> Vec<PeerAddress> {
+        let _ = remote;
+        Vec::new()
+    }
 }
 
 /// Admits everyone: for a single connection with no node around it.
@@ -1085,12 +1091,21 @@ impl Conn {
             return self.fail(now, DropReason::OutOfOrderAuth);
         }
         self.state = State::GotAuth;
-        if self.role == Role::Acceptor {
-            self.send_auth(now);
-        }
         let Some(remote) = self.remote.clone() else {
             return self.fail(now, DropReason::OutOfOrderAuth);
         };
+        if self.role == Role::Acceptor {
+            self.send_auth(now);
+            let peers = admission.peers_to_send(&remote);
+            if !peers.is_empty() {
+                let mut list = Vec::new();
+                Peers::encode_list(&peers, &mut list);
+                self.write_with(now, MessageType::Peers, 4 + list.len(), |out| {
+                    out.extend_from_slice(&(MessageType::Peers as i32).to_be_bytes());
+                    out.extend_from_slice(&list);
+                });
+            }
+        }
         // stellar-core v25 admits before it checks the flags.
         if !admission.admit(self.role, &remote) {
             return self.fail(now, DropReason::PeerRejected);
