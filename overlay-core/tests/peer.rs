@@ -776,8 +776,8 @@ fn flow_control_violations() {
     assert!(side.closed().is_none());
     let grants = side.messages(MessageType::SendMoreExtended).len();
     assert_eq!(grants, 0, "grants are not events");
-    // Each processed batch of 40 was re-granted: 200 - 241 + 6 × 40 left.
-    assert_eq!(side.peer.inbound_credit().0, 200 - 241 + 6 * 40);
+    // Each processed batch of 40 was re-granted: 200 + 6 × 40 - 241 left.
+    assert_eq!(side.peer.inbound_credit().0, 200 + 6 * 40 - 241);
     // With no processing-based re-grants, the 201st message is an overrun.
     let no_regrant = PeerConfig {
         flow: overlay_core::flow::FlowConfig {
