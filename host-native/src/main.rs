@@ -1,1 +1,224 @@
-fn main() {}
+//! `stellar-overlay`: command-line entry point.
+
+use std::io::Write;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use host_native::single::{self, Options, STANDALONE_PASSPHRASE};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "stellar-overlay",
+    version,
+    about = "A Stellar overlay (peer-to-peer) node and tools"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run one authenticated connection and print one JSON line per event.
+    Peer {
+        #[command(subcommand)]
+        mode: PeerMode,
+    },
+    /// Two peers on loopback in one process: the handshake and message flow, printed.
+    Demo {
+        /// Transactions each side sends.
+        #[arg(long, default_value_t = 20)]
+        transactions: u64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum PeerMode {
+    /// Accept one inbound connection.
+    Listen {
+        /// TCP port to listen on (0 picks a free one, printed in the "listening" line).
+        #[arg(long, default_value_t = 11625)]
+        port: u16,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Dial HOST:PORT.
+    Connect {
+        /// The peer to dial, e.g. 127.0.0.1:11625.
+        address: String,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Args, Debug, Clone)]
+struct Common {
+    /// Network passphrase (default: the standalone network, so nothing real is reached).
+    #[arg(long, default_value = STANDALONE_PASSPHRASE)]
+    passphrase: String,
+    /// Node secret seed (S…); a random identity otherwise.
+    #[arg(long)]
+    seed: Option<String>,
+    /// Port announced in HELLO (default: the listening port, or 11625 when connecting).
+    #[arg(long)]
+    listening_port: Option<u16>,
+    /// Send N synthetic TRANSACTION messages once authenticated, within flow control.
+    #[arg(long, default_value_t = 0)]
+    send_tx: u64,
+    /// Pad each synthetic transaction to at least this many bytes.
+    #[arg(long, default_value_t = 0)]
+    tx_size: usize,
+    /// Send N synthetic signed SCP_MESSAGEs once authenticated.
+    #[arg(long, default_value_t = 0)]
+    send_scp: u64,
+    /// Keep K synthetic SCP envelopes (slots 1..=K) to answer GET_SCP_STATE.
+    #[arg(long, default_value_t = 5)]
+    scp_state: u64,
+    /// Ledger sequence to ask with GET_SCP_STATE after the handshake.
+    #[arg(long, default_value_t = 0)]
+    get_scp_state: u32,
+    /// Do not send GET_SCP_STATE after the handshake.
+    #[arg(long)]
+    no_get_scp_state: bool,
+    /// Transactions to wait for before finishing (with --exit-when-done).
+    #[arg(long, default_value_t = 0)]
+    expect_tx: u64,
+    /// SCP messages to wait for before finishing (with --exit-when-done).
+    #[arg(long, default_value_t = 0)]
+    expect_scp: u64,
+    /// Close the connection once our sends are written and expectations are met.
+    #[arg(long)]
+    exit_when_done: bool,
+    /// Do not print a line per received message and credit grant.
+    #[arg(long)]
+    quiet: bool,
+}
+
+impl Common {
+    fn options(&self, default_port: u16) -> Options {
+        Options {
+            passphrase: self.passphrase.clone(),
+            seed: self.seed.clone(),
+            listening_port: self.listening_port.unwrap_or(default_port),
+            send_tx: self.send_tx,
+            tx_size: self.tx_size,
+            send_scp: self.send_scp,
+            scp_state: self.scp_state,
+            get_scp_state: (!self.no_get_scp_state).then_some(self.get_scp_state),
+            expect_tx: self.expect_tx,
+            expect_scp: self.expect_scp,
+            exit_when_done: self.exit_when_done,
+            print_messages: !self.quiet,
+        }
+    }
+}
+
+async fn ctrl_c() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Prefixes each line written (for the demo's two interleaved peers).
+struct Prefixed {
+    prefix: &'static str,
+    line: Vec<u8>,
+}
+
+impl Write for Prefixed {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        for &b in buf {
+            self.line.push(b);
+            if b == b'\n' {
+                let mut out = std::io::stdout().lock();
+                out.write_all(self.prefix.as_bytes())?;
+                out.write_all(&self.line)?;
+                self.line.clear();
+            }
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stdout().flush()
+    }
+}
+
+async fn demo(transactions: u64) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("cannot bind loopback")?;
+    let port = listener.local_addr()?.port();
+    println!("# two stellar-overlay peers on 127.0.0.1:{port}, standalone network");
+    println!(
+        "# each line: the peer, then one JSON event (hello, authenticated, credit, message, closed, done)"
+    );
+    let opts = |expect_tx| Options {
+        listening_port: port,
+        send_tx: transactions,
+        send_scp: 2,
+        scp_state: 3,
+        expect_tx,
+        expect_scp: 2 + 3,
+        exit_when_done: true,
+        ..Options::default()
+    };
+    let accept = {
+        let o = opts(transactions);
+        tokio::spawn(async move {
+            let (stream, _) = listener.accept().await?;
+            let mut out = Prefixed {
+                prefix: "[listener]  ",
+                line: Vec::new(),
+            };
+            single::run(
+                stream,
+                overlay_core::Role::Acceptor,
+                o,
+                &mut out,
+                std::future::pending(),
+            )
+            .await
+        })
+    };
+    let mut out = Prefixed {
+        prefix: "[connector] ",
+        line: Vec::new(),
+    };
+    let mut o = opts(transactions);
+    o.listening_port = 11625;
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    let a = single::run(stream, overlay_core::Role::Initiator, o, &mut out, ctrl_c()).await?;
+    let b = accept.await??;
+    println!(
+        "# connector got {} transactions (in order: {}) and {} SCP messages; listener got {} and {}",
+        a.received_tx, a.in_order, a.received_scp, b.received_tx, b.received_scp
+    );
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Peer {
+            mode: PeerMode::Listen { port, common },
+        } => {
+            let mut out = std::io::stdout();
+            single::listen(port, common.options(port), &mut out, ctrl_c()).await?;
+        }
+        Command::Peer {
+            mode: PeerMode::Connect { address, common },
+        } => {
+            let mut out = std::io::stdout();
+            single::connect(
+                &address,
+                common.options(overlay_core::auth::DEFAULT_PEER_PORT),
+                &mut out,
+                ctrl_c(),
+            )
+            .await?;
+        }
+        Command::Demo { transactions } => demo(transactions).await?,
+    }
+    Ok(())
+}

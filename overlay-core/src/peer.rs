@@ -669,8 +669,9 @@ impl Peer {
     }
 
     /// Whether [`Peer::poll_transmit`] has anything to hand out right now.
-    pub fn wants_transmit(&self) -> bool {
+    pub fn has_output(&self) -> bool {
         !self.conn.tx.is_empty()
+            || (self.conn.state == State::GotAuth && self.conn.queues.has_sendable(&self.conn.outbound))
     }
 
     /// When [`Peer::handle_timeout`] must next be called.

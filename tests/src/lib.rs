@@ -1,1 +1,2 @@
-
+//! Cross-crate tests live in `tests/tests/`; the JavaScript interoperability harness in
+//! `tests/interop-js/`.

@@ -1,0 +1,7 @@
+//! `host-native`: the stellar-overlay node on Tokio TCP.
+//!
+//! The protocol lives in `overlay-core`; this crate only moves bytes, keeps time, draws
+//! randomness and prints.
+
+pub mod single;
+pub mod synthetic;

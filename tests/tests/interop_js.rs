@@ -1,0 +1,227 @@
+//! Interoperability over loopback TCP with an implementation nobody here wrote:
+//! `@stellarbeat/js-stellar-node-connector` 7.0.1, driven by `tests/interop-js/harness.mjs`.
+//! Both directions: our listener and its connect, its listener and our connect.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use host_native::single::{self, Options, Summary};
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdout, Command};
+
+const N: u64 = 10_000;
+
+fn harness_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("interop-js")
+}
+
+struct Js {
+    child: Child,
+    lines: Lines<BufReader<ChildStdout>>,
+    events: Vec<Value>,
+}
+
+impl Js {
+    fn spawn(args: &[&str]) -> Js {
+        let dir = harness_dir();
+        assert!(
+            dir.join("node_modules/@stellarbeat/js-stellar-node-connector")
+                .exists(),
+            "the JS harness is not installed: run `npm ci` in {}",
+            dir.display()
+        );
+        let mut child = Command::new("node")
+            .arg("harness.mjs")
+            .args(args)
+            .current_dir(&dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("node must be installed to run the interop tests");
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        Js {
+            child,
+            lines,
+            events: Vec::new(),
+        }
+    }
+
+    /// Reads events until one named `name` arrives.
+    async fn until(&mut self, name: &str) -> Value {
+        loop {
+            let line = tokio::time::timeout(Duration::from_secs(120), self.lines.next_line())
+                .await
+                .unwrap_or_else(|_| {
+                    panic!("no {name} event from the JS peer; saw {:?}", self.events)
+                })
+                .unwrap()
+                .unwrap_or_else(|| panic!("JS peer exited before {name}; saw {:?}", self.events));
+            let v: Value =
+                serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+            self.events.push(v.clone());
+            if v["event"] == name {
+                return v;
+            }
+        }
+    }
+
+    async fn finish(mut self) -> (Value, bool) {
+        let done = self.until("done").await;
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .unwrap()
+            .unwrap();
+        (done, status.success())
+    }
+}
+
+fn ours(expect_scp: u64) -> Options {
+    Options {
+        send_tx: N,
+        expect_tx: N,
+        scp_state: 3,
+        expect_scp,
+        exit_when_done: true,
+        print_messages: false,
+        ..Options::default()
+    }
+}
+
+fn check_ours(s: &Summary) {
+    assert!(s.authenticated, "{s:?}");
+    assert_eq!((s.sent_tx, s.received_tx), (N, N), "{s:?}");
+    assert!(s.in_order && s.intact, "{s:?}");
+    assert!(
+        s.received_scp >= 3 && s.scp_signatures_ok,
+        "GET_SCP_STATE answered with valid SCP: {s:?}"
+    );
+}
+
+fn check_js(done: &Value, ok: bool) {
+    assert!(ok, "JS harness failed: {done}");
+    assert_eq!(done["received"], N, "{done}");
+    assert_eq!(done["sent"], N, "{done}");
+    assert_eq!(done["inOrder"], true, "{done}");
+    assert_eq!(done["intact"], true, "{done}");
+    assert!(
+        done["scpReceived"].as_u64().unwrap() >= 1,
+        "our GET_SCP_STATE answer: {done}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_connect_to_their_listener() {
+    let n = N.to_string();
+    let mut js = Js::spawn(&[
+        "listen",
+        "--port",
+        "0",
+        "--send",
+        &n,
+        "--expect",
+        &n,
+        "--scp-state",
+        "3",
+        "--get-scp-state",
+        "0",
+    ]);
+    let port = js.until("listening").await["port"].as_u64().unwrap();
+    let mut out = Vec::new();
+    let s = single::connect(
+        &format!("127.0.0.1:{port}"),
+        ours(3),
+        &mut out,
+        std::future::pending(),
+    )
+    .await
+    .unwrap();
+    check_ours(&s);
+    let connected = js.until("connected").await;
+    assert_eq!(connected["remoteOverlayVersion"], 39);
+    let (done, ok) = js.finish().await;
+    check_js(&done, ok);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn their_connect_to_our_listener() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let n = N.to_string();
+    let js = Js::spawn(&[
+        "connect",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port.to_string(),
+        "--send",
+        &n,
+        "--expect",
+        &n,
+        "--scp-state",
+        "3",
+        "--get-scp-state",
+        "0",
+    ]);
+    let (stream, _) = listener.accept().await.unwrap();
+    let mut out = Vec::new();
+    let opts = Options {
+        listening_port: port,
+        ..ours(3)
+    };
+    let s = single::run(
+        stream,
+        overlay_core::Role::Acceptor,
+        opts,
+        &mut out,
+        std::future::pending(),
+    )
+    .await
+    .unwrap();
+    check_ours(&s);
+    let (done, ok) = js.finish().await;
+    check_js(&done, ok);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_corrupts_a_mac_is_dropped() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let js = Js::spawn(&[
+        "connect",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port.to_string(),
+        "--corrupt-mac-after",
+        "100",
+    ]);
+    let (stream, _) = listener.accept().await.unwrap();
+    let mut out = Vec::new();
+    let opts = Options {
+        print_messages: false,
+        ..Options::default()
+    };
+    let s = single::run(
+        stream,
+        overlay_core::Role::Acceptor,
+        opts,
+        &mut out,
+        std::future::pending(),
+    )
+    .await
+    .unwrap();
+    assert!(s.authenticated);
+    assert_eq!(
+        s.received_tx, 100,
+        "the 100 good transactions arrived first: {s:?}"
+    );
+    assert_eq!(s.closed.as_deref(), Some("unexpected MAC"), "{s:?}");
+    let (done, ok) = js.finish().await;
+    assert!(ok, "{done}");
+    assert_eq!(done["corruptMacRejected"], true, "{done}");
+}
