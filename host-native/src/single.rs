@@ -293,13 +293,13 @@ impl Driver<'_> {
                 }),
             ),
         };
-        if let Err(e) = sent {
-            if e != SendError::Closed {
-                emit(
-                    self.out,
-                    &json!({"event": "send-failed", "error": e.to_string()}),
-                );
-            }
+        if let Err(e) = sent
+            && e != SendError::Closed
+        {
+            emit(
+                self.out,
+                &json!({"event": "send-failed", "error": e.to_string()}),
+            );
         }
     }
 

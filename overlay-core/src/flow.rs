@@ -384,7 +384,9 @@ impl OutboundQueues {
 
     /// Whether some queue's head fits the credit.
     pub fn has_sendable(&self, credit: &OutboundCredit) -> bool {
-        self.queues.iter().any(|q| q.front().is_some_and(|h| credit.fits(h.message.len())))
+        self.queues
+            .iter()
+            .any(|q| q.front().is_some_and(|h| credit.fits(h.message.len())))
     }
 
     pub fn len(&self, priority: Priority) -> usize {

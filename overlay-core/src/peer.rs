@@ -24,8 +24,9 @@ use crate::flow::{
 use crate::time::{Instant, WallClock};
 use crate::wire::{
     AUTH_FLAGS, Auth, AuthenticatedMessage, BadFrameLength, DecodeError, DontHave, ErrorCode,
-    ErrorMsg, FrameDecoder, Hash, Hello, PeerAddress, Peers, MAX_MESSAGE_SIZE, MAX_UNAUTH_MESSAGE_SIZE, MessageType,
-    SendMoreExtended, StellarMessage, VERSION_STR_MAX, write_frame_with, zero_mac,
+    ErrorMsg, FrameDecoder, Hash, Hello, MAX_MESSAGE_SIZE, MAX_UNAUTH_MESSAGE_SIZE, MessageType,
+    PeerAddress, Peers, SendMoreExtended, StellarMessage, VERSION_STR_MAX, write_frame_with,
+    zero_mac,
 };
 
 /// Timer and size settings of a connection, stellar-core's defaults.
@@ -423,7 +424,8 @@ pub struct Peer {
     conn: Conn,
 }
 
-/// What processing one frame produced.
+/// What processing one frame produced. Moved, never stored, so its size is harmless.
+#[allow(clippy::large_enum_variant)]
 enum Outcome {
     /// Nothing for the layer above; go on with the next frame.
     Continue,
@@ -671,7 +673,8 @@ impl Peer {
     /// Whether [`Peer::poll_transmit`] has anything to hand out right now.
     pub fn has_output(&self) -> bool {
         !self.conn.tx.is_empty()
-            || (self.conn.state == State::GotAuth && self.conn.queues.has_sendable(&self.conn.outbound))
+            || (self.conn.state == State::GotAuth
+                && self.conn.queues.has_sendable(&self.conn.outbound))
     }
 
     /// When [`Peer::handle_timeout`] must next be called.
@@ -861,12 +864,11 @@ impl Conn {
 
     /// Returns the credit of the flood message delivered by the previous `poll`.
     fn finish_processing(&mut self, now: Instant) {
-        if let Some(size) = self.unprocessed.take() {
-            if let Some(grant) = self.inbound.processed(size, &self.config.flow) {
-                if self.state == State::GotAuth {
-                    self.write(now, &StellarMessage::SendMoreExtended(grant));
-                }
-            }
+        if let Some(size) = self.unprocessed.take()
+            && let Some(grant) = self.inbound.processed(size, &self.config.flow)
+            && self.state == State::GotAuth
+        {
+            self.write(now, &StellarMessage::SendMoreExtended(grant));
         }
     }
 

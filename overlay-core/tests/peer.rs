@@ -13,8 +13,8 @@ use overlay_core::auth::{AuthCert, MacKeys, derive_mac_keys};
 use overlay_core::flow::Priority;
 use overlay_core::peer::{SendError, State};
 use overlay_core::wire::{
-    AuthCertView, DontHave, ErrorCode, FrameDecoder, Hello, MessageType, PeerAddress, SendMoreExtended,
-    StellarMessage, write_frame, zero_mac,
+    AuthCertView, DontHave, ErrorCode, FrameDecoder, Hello, MessageType, PeerAddress,
+    SendMoreExtended, StellarMessage, write_frame, zero_mac,
 };
 use overlay_core::{
     AcceptAll, Admission, DropReason, Event, Instant, LocalNode, NetworkId, NodeId, NodeKey, Peer,
@@ -56,7 +56,11 @@ enum Seen {
     Hello(NodeId),
     Authenticated(RemoteInfo),
     Credit(SendMoreExtended),
-    Message { ty: MessageType, seq: u64, bytes: Vec<u8> },
+    Message {
+        ty: MessageType,
+        seq: u64,
+        bytes: Vec<u8>,
+    },
     Closed(DropReason),
 }
 
@@ -92,7 +96,11 @@ struct Side {
 
 impl Side {
     fn new(role: Role, node: &Arc<LocalNode>, config: PeerConfig) -> Self {
-        Side { peer: Peer::new(setup(role, node, config), Instant::ZERO), gate: Gate::default(), seen: Vec::new() }
+        Side {
+            peer: Peer::new(setup(role, node, config), Instant::ZERO),
+            gate: Gate::default(),
+            seen: Vec::new(),
+        }
     }
 
     /// Drains events; like any host, answers GET_SCP_QUORUMSET (stellar-core's latency
@@ -100,10 +108,10 @@ impl Side {
     fn drain(&mut self, now: Instant) {
         let mut pings = Vec::new();
         while let Some(ev) = self.peer.poll(now, &mut self.gate) {
-            if let Event::Message(m) = &ev {
-                if let StellarMessage::GetScpQuorumSet(h) = m.message {
-                    pings.push(*h);
-                }
+            if let Event::Message(m) = &ev
+                && let StellarMessage::GetScpQuorumSet(h) = m.message
+            {
+                pings.push(*h);
             }
             self.seen.push(match ev {
                 Event::Hello(r) => Seen::Hello(r.node_id),
@@ -118,7 +126,10 @@ impl Side {
             });
         }
         for h in pings {
-            let reply = DontHave { message_type: MessageType::ScpQuorumSet, req_hash: &h };
+            let reply = DontHave {
+                message_type: MessageType::ScpQuorumSet,
+                req_hash: &h,
+            };
             let _ = self.peer.send(now, &StellarMessage::DontHave(reply));
         }
     }
@@ -172,7 +183,10 @@ fn feed(p: &mut Peer, now: Instant, mut data: &[u8]) {
 
 fn pair(config: PeerConfig) -> (Side, Side) {
     let (na, nb) = (local(1), local(2));
-    (Side::new(Role::Initiator, &na, config.clone()), Side::new(Role::Acceptor, &nb, config))
+    (
+        Side::new(Role::Initiator, &na, config.clone()),
+        Side::new(Role::Acceptor, &nb, config),
+    )
 }
 
 fn tx(i: u32, len: usize) -> Vec<u8> {
@@ -185,7 +199,11 @@ fn tx(i: u32, len: usize) -> Vec<u8> {
 #[test]
 fn handshake_both_roles() {
     let (mut a, mut b) = pair(PeerConfig::default());
-    b.gate.peers = vec![PeerAddress { ip: [1, 2, 3, 4].into(), port: 11625, num_failures: 0 }];
+    b.gate.peers = vec![PeerAddress {
+        ip: [1, 2, 3, 4].into(),
+        port: 11625,
+        num_failures: 0,
+    }];
     pump(&mut a, &mut b, Instant::ZERO);
     for (side, other) in [(&a, 2u8), (&b, 1u8)] {
         assert_eq!(side.peer.state(), State::GotAuth);
@@ -198,10 +216,16 @@ fn handshake_both_roles() {
             })
             .expect("authenticated");
         assert_eq!(remote.node_id, local(other).node_id());
-        assert_eq!((remote.overlay_min_version, remote.overlay_version), (38, 39));
+        assert_eq!(
+            (remote.overlay_min_version, remote.overlay_version),
+            (38, 39)
+        );
         assert_eq!(remote.address, addr(11000 + u16::from(other)));
         assert!(remote.version_str().starts_with("stellar-overlay-rs"));
-        assert!(side.seen.contains(&Seen::Credit(SendMoreExtended { num_messages: 200, num_bytes: 300_000 })));
+        assert!(side.seen.contains(&Seen::Credit(SendMoreExtended {
+            num_messages: 200,
+            num_bytes: 300_000
+        })));
         assert_eq!(side.messages(MessageType::GetScpState).len(), 1);
         assert_eq!(side.peer.outbound_credit(), (200, 300_000));
         assert!(side.closed().is_none());
@@ -256,7 +280,9 @@ fn outbound_tx_queue_is_trimmed_not_grown() {
     // 2 000 queued at once against a limit of 1 000: the queue is dropped whole at the
     // 1 001st, as stellar-core does when a peer is far behind.
     for i in 0..2000 {
-        a.peer.send_shared(Instant::ZERO, tx(i, 300).into()).unwrap();
+        a.peer
+            .send_shared(Instant::ZERO, tx(i, 300).into())
+            .unwrap();
     }
     assert_eq!(a.peer.queued(Priority::Transaction), 999);
     assert_eq!(a.peer.queue_drops()[1], 1001);
@@ -267,7 +293,9 @@ fn byte_credit_limits_large_messages() {
     let (mut a, mut b) = pair(PeerConfig::default());
     pump(&mut a, &mut b, Instant::ZERO);
     for i in 0..10 {
-        a.peer.send_shared(Instant::ZERO, tx(i, 100_000).into()).unwrap();
+        a.peer
+            .send_shared(Instant::ZERO, tx(i, 100_000).into())
+            .unwrap();
     }
     let out = a.out(Instant::ZERO);
     feed(&mut b.peer, Instant::ZERO, &out);
@@ -283,7 +311,9 @@ fn scp_goes_before_transactions() {
     pump(&mut a, &mut b, Instant::ZERO);
     a.peer.send_shared(Instant::ZERO, tx(1, 64).into()).unwrap();
     let scp = scp_envelope(&local(1), 7);
-    a.peer.send(Instant::ZERO, &StellarMessage::decode(&scp).unwrap()).unwrap();
+    a.peer
+        .send(Instant::ZERO, &StellarMessage::decode(&scp).unwrap())
+        .unwrap();
     pump(&mut a, &mut b, Instant::ZERO);
     let order: Vec<MessageType> = b
         .seen
@@ -344,7 +374,14 @@ struct Raw {
 
 impl Raw {
     fn new(seed: u8, role: Role) -> Self {
-        Raw { node: local(seed), role, nonce: [seed; 32], keys: None, send_seq: 0, rx: FrameDecoder::new() }
+        Raw {
+            node: local(seed),
+            role,
+            nonce: [seed; 32],
+            keys: None,
+            send_seq: 0,
+            rx: FrameDecoder::new(),
+        }
     }
 
     fn hello_fields(&self) -> HelloFields {
@@ -373,7 +410,11 @@ impl Raw {
             version_str: &f.version_str,
             listening_port: f.listening_port,
             peer_id: &f.peer_id,
-            cert: AuthCertView { pubkey: &f.cert_pubkey, expiration: f.cert_expiration, sig: &f.cert_sig },
+            cert: AuthCertView {
+                pubkey: &f.cert_pubkey,
+                expiration: f.cert_expiration,
+                sig: &f.cert_sig,
+            },
             nonce: &f.nonce,
         });
         let mut out = Vec::new();
@@ -386,9 +427,19 @@ impl Raw {
         self.rx.push(bytes, 1 << 20);
         let frame = self.rx.next_frame(1 << 20).unwrap().unwrap().to_vec();
         let am = overlay_core::wire::AuthenticatedMessage::parse(&frame).unwrap();
-        let StellarMessage::Hello(h) = am.decode().unwrap() else { panic!("expected HELLO") };
-        self.keys =
-            Some(derive_mac_keys(self.role, &self.node.ecdh, h.cert.pubkey, &self.nonce, h.nonce).unwrap());
+        let StellarMessage::Hello(h) = am.decode().unwrap() else {
+            panic!("expected HELLO")
+        };
+        self.keys = Some(
+            derive_mac_keys(
+                self.role,
+                &self.node.ecdh,
+                h.cert.pubkey,
+                &self.nonce,
+                h.nonce,
+            )
+            .unwrap(),
+        );
     }
 
     /// A correctly sequenced and MACed frame.
@@ -443,7 +494,9 @@ fn authenticated_acceptor() -> (Side, Raw) {
 
 fn authenticated_acceptor_with(config: PeerConfig) -> (Side, Raw) {
     let (mut side, mut raw, _) = acceptor_configured(|_| {}, Gate::default(), config);
-    let auth = raw.frame(&StellarMessage::Auth(overlay_core::wire::Auth { flags: 200 }));
+    let auth = raw.frame(&StellarMessage::Auth(overlay_core::wire::Auth {
+        flags: 200,
+    }));
     feed(&mut side.peer, Instant::ZERO, &auth);
     side.drain(Instant::ZERO);
     side.out(Instant::ZERO);
@@ -465,7 +518,10 @@ fn error_sent(out: &[u8]) -> Option<(ErrorCode, String)> {
     last
 }
 
-fn hello_rejected(tweak: impl FnOnce(&mut HelloFields), gate: Gate) -> (DropReason, Option<(ErrorCode, String)>) {
+fn hello_rejected(
+    tweak: impl FnOnce(&mut HelloFields),
+    gate: Gate,
+) -> (DropReason, Option<(ErrorCode, String)>) {
     let (side, _, out) = acceptor_with(tweak, gate);
     let reason = side.closed().cloned().expect("dropped");
     assert!(side.peer.is_closed());
@@ -477,7 +533,10 @@ fn hello_rejections_follow_core_order_and_codes() {
     let n = |r: (DropReason, Option<(ErrorCode, String)>)| (r.0, r.1.map(|e| e.0));
     // Cert: expired, bad signature, wrong length. Plain drops.
     assert!(matches!(
-        n(hello_rejected(|f| f.cert_expiration = T0_UNIX - 1, Gate::default())),
+        n(hello_rejected(
+            |f| f.cert_expiration = T0_UNIX - 1,
+            Gate::default()
+        )),
         (DropReason::CertInvalid(_), None)
     ));
     assert!(matches!(
@@ -489,9 +548,18 @@ fn hello_rejections_follow_core_order_and_codes() {
         (DropReason::CertInvalid(_), None)
     ));
     // Banned: plain drop, checked after the cert.
-    let banned = Gate { banned: vec![local(9).node_id()], ..Gate::default() };
-    assert_eq!(n(hello_rejected(|_| {}, banned)), (DropReason::Banned, None));
-    let banned = Gate { banned: vec![local(9).node_id()], ..Gate::default() };
+    let banned = Gate {
+        banned: vec![local(9).node_id()],
+        ..Gate::default()
+    };
+    assert_eq!(
+        n(hello_rejected(|_| {}, banned)),
+        (DropReason::Banned, None)
+    );
+    let banned = Gate {
+        banned: vec![local(9).node_id()],
+        ..Gate::default()
+    };
     assert!(matches!(
         n(hello_rejected(|f| f.cert_sig[0] ^= 1, banned)),
         (DropReason::CertInvalid(_), None)
@@ -507,12 +575,20 @@ fn hello_rejections_follow_core_order_and_codes() {
         );
         assert_eq!(
             reason,
-            DropReason::WrongVersion { remote_min: min, remote_max: max, local_min: 38, local_max: 39 }
+            DropReason::WrongVersion {
+                remote_min: min,
+                remote_max: max,
+                local_min: 38,
+                local_max: 39
+            }
         );
         let (code, text) = err.unwrap();
         assert_eq!(code, ErrorCode::Conf);
         assert!(text.starts_with("wrong protocol version"), "{text}");
-        assert!(text.contains(&format!("{min}-{max}")) && text.contains("38-39"), "{text}");
+        assert!(
+            text.contains(&format!("{min}-{max}")) && text.contains("38-39"),
+            "{text}"
+        );
     }
     // Version is checked before self, self before network, network before port.
     let me = local(2);
@@ -526,14 +602,20 @@ fn hello_rejections_follow_core_order_and_codes() {
         },
         Gate::default(),
     );
-    assert_eq!((r, e.unwrap().0), (DropReason::ConnectingToSelf, ErrorCode::Conf));
+    assert_eq!(
+        (r, e.unwrap().0),
+        (DropReason::ConnectingToSelf, ErrorCode::Conf)
+    );
     // The cert is verified against *our* network ID, so a node of another network fails
     // the cert check first (plain drop); only a HELLO whose cert was signed for our network
     // but which names another network reaches the network check.
     let (r, e) = hello_rejected(|f| f.network_id = [7; 32], Gate::default());
     assert_eq!(
         (r, e),
-        (DropReason::WrongNetwork, Some((ErrorCode::Conf, "wrong network passphrase".to_string())))
+        (
+            DropReason::WrongNetwork,
+            Some((ErrorCode::Conf, "wrong network passphrase".to_string()))
+        )
     );
     let foreign = Raw::new(9, Role::Initiator);
     let (r, e) = hello_rejected(
@@ -551,7 +633,10 @@ fn hello_rejections_follow_core_order_and_codes() {
         let (r, e) = hello_rejected(|f| f.listening_port = port, Gate::default());
         assert_eq!((r, e.unwrap().0), (DropReason::BadAddress, ErrorCode::Conf));
     }
-    let dup = Gate { duplicate: true, ..Gate::default() };
+    let dup = Gate {
+        duplicate: true,
+        ..Gate::default()
+    };
     let (r, e) = hello_rejected(|_| {}, dup);
     assert_eq!(r, DropReason::AlreadyConnected(local(9).node_id()));
     let (code, text) = e.unwrap();
@@ -567,7 +652,12 @@ fn acceptor_answers_hello_before_its_checks() {
     rx.push(&out, 1 << 20);
     let mut types = Vec::new();
     while let Ok(Some(f)) = rx.next_frame(1 << 20) {
-        types.push(overlay_core::wire::AuthenticatedMessage::parse(f).unwrap().message_type().unwrap());
+        types.push(
+            overlay_core::wire::AuthenticatedMessage::parse(f)
+                .unwrap()
+                .message_type()
+                .unwrap(),
+        );
     }
     assert_eq!(types, [MessageType::Hello, MessageType::ErrorMsg]);
 }
@@ -595,29 +685,48 @@ fn auth_rejections() {
     let mut side = Side::new(Role::Acceptor, &local(2), PeerConfig::default());
     let raw = Raw::new(9, Role::Initiator);
     let mut auth = Vec::new();
-    write_frame(&mut auth, 0, &StellarMessage::Auth(overlay_core::wire::Auth { flags: 200 }).to_vec(), zero_mac);
+    write_frame(
+        &mut auth,
+        0,
+        &StellarMessage::Auth(overlay_core::wire::Auth { flags: 200 }).to_vec(),
+        zero_mac,
+    );
     feed(&mut side.peer, Instant::ZERO, &auth);
     side.drain(Instant::ZERO);
     assert_eq!(side.closed(), Some(&DropReason::OutOfOrderAuth));
-    assert_eq!(error_sent(&side.out(Instant::ZERO)).unwrap().0, ErrorCode::Misc);
+    assert_eq!(
+        error_sent(&side.out(Instant::ZERO)).unwrap().0,
+        ErrorCode::Misc
+    );
     drop(raw);
 
     // Wrong flags: ERR_CONF after admission.
     let (mut side, mut raw, _) = acceptor_with(|_| {}, Gate::default());
-    let auth = raw.frame(&StellarMessage::Auth(overlay_core::wire::Auth { flags: 100 }));
+    let auth = raw.frame(&StellarMessage::Auth(overlay_core::wire::Auth {
+        flags: 100,
+    }));
     feed(&mut side.peer, Instant::ZERO, &auth);
     side.drain(Instant::ZERO);
     assert_eq!(side.closed(), Some(&DropReason::FlowControlBytesDisabled));
-    assert_eq!(error_sent(&side.out(Instant::ZERO)).unwrap().0, ErrorCode::Conf);
+    assert_eq!(
+        error_sent(&side.out(Instant::ZERO)).unwrap().0,
+        ErrorCode::Conf
+    );
 
     // No room: ERR_LOAD "peer rejected", but AUTH and PEERS were sent first.
     let gate = Gate {
         reject: true,
-        peers: vec![PeerAddress { ip: [8, 8, 8, 8].into(), port: 11625, num_failures: 0 }],
+        peers: vec![PeerAddress {
+            ip: [8, 8, 8, 8].into(),
+            port: 11625,
+            num_failures: 0,
+        }],
         ..Gate::default()
     };
     let (mut side, mut raw, _) = acceptor_with(|_| {}, gate);
-    let auth = raw.frame(&StellarMessage::Auth(overlay_core::wire::Auth { flags: 200 }));
+    let auth = raw.frame(&StellarMessage::Auth(overlay_core::wire::Auth {
+        flags: 200,
+    }));
     feed(&mut side.peer, Instant::ZERO, &auth);
     side.drain(Instant::ZERO);
     assert_eq!(side.closed(), Some(&DropReason::PeerRejected));
@@ -626,14 +735,27 @@ fn auth_rejections() {
     rx.push(&out, 1 << 20);
     let mut types = Vec::new();
     while let Ok(Some(f)) = rx.next_frame(1 << 20) {
-        types.push(overlay_core::wire::AuthenticatedMessage::parse(f).unwrap().message_type().unwrap());
+        types.push(
+            overlay_core::wire::AuthenticatedMessage::parse(f)
+                .unwrap()
+                .message_type()
+                .unwrap(),
+        );
     }
-    assert_eq!(types, [MessageType::Auth, MessageType::Peers, MessageType::ErrorMsg]);
-    assert_eq!(error_sent(&out).unwrap(), (ErrorCode::Load, "peer rejected".to_string()));
+    assert_eq!(
+        types,
+        [MessageType::Auth, MessageType::Peers, MessageType::ErrorMsg]
+    );
+    assert_eq!(
+        error_sent(&out).unwrap(),
+        (ErrorCode::Load, "peer rejected".to_string())
+    );
 
     // A second AUTH.
     let (mut side, mut raw) = authenticated_acceptor();
-    let auth = raw.frame(&StellarMessage::Auth(overlay_core::wire::Auth { flags: 200 }));
+    let auth = raw.frame(&StellarMessage::Auth(overlay_core::wire::Auth {
+        flags: 200,
+    }));
     feed(&mut side.peer, Instant::ZERO, &auth);
     side.drain(Instant::ZERO);
     assert_eq!(side.closed(), Some(&DropReason::OutOfOrderAuth));
@@ -645,7 +767,10 @@ fn messages_before_handshake_are_dropped_without_error() {
     let m = raw.frame(&StellarMessage::GetScpState(0));
     feed(&mut side.peer, Instant::ZERO, &m);
     side.drain(Instant::ZERO);
-    assert_eq!(side.closed(), Some(&DropReason::BeforeHandshake(MessageType::GetScpState)));
+    assert_eq!(
+        side.closed(),
+        Some(&DropReason::BeforeHandshake(MessageType::GetScpState))
+    );
     assert_eq!(error_sent(&side.out(Instant::ZERO)), None);
 }
 
@@ -657,14 +782,26 @@ fn bad_mac_and_sequence() {
     feed(&mut side.peer, Instant::ZERO, &m);
     side.drain(Instant::ZERO);
     assert_eq!(side.closed(), Some(&DropReason::BadMac));
-    assert_eq!(error_sent(&side.out(Instant::ZERO)), Some((ErrorCode::Auth, "unexpected MAC".into())));
+    assert_eq!(
+        error_sent(&side.out(Instant::ZERO)),
+        Some((ErrorCode::Auth, "unexpected MAC".into()))
+    );
     // Skipped sequence.
     let (mut side, raw) = authenticated_acceptor();
     let m = raw.frame_with(2, &StellarMessage::GetScpState(0).to_vec(), false);
     feed(&mut side.peer, Instant::ZERO, &m);
     side.drain(Instant::ZERO);
-    assert_eq!(side.closed(), Some(&DropReason::UnexpectedSequence { expected: 1, got: 2 }));
-    assert_eq!(error_sent(&side.out(Instant::ZERO)).unwrap().0, ErrorCode::Auth);
+    assert_eq!(
+        side.closed(),
+        Some(&DropReason::UnexpectedSequence {
+            expected: 1,
+            got: 2
+        })
+    );
+    assert_eq!(
+        error_sent(&side.out(Instant::ZERO)).unwrap().0,
+        ErrorCode::Auth
+    );
     // Replayed sequence.
     let (mut side, raw) = authenticated_acceptor();
     let m = raw.frame_with(1, &StellarMessage::GetScpState(0).to_vec(), false);
@@ -672,26 +809,41 @@ fn bad_mac_and_sequence() {
     feed(&mut side.peer, Instant::ZERO, &m);
     side.drain(Instant::ZERO);
     assert_eq!(side.messages(MessageType::GetScpState).len(), 1);
-    assert_eq!(side.closed(), Some(&DropReason::UnexpectedSequence { expected: 2, got: 1 }));
+    assert_eq!(
+        side.closed(),
+        Some(&DropReason::UnexpectedSequence {
+            expected: 2,
+            got: 1
+        })
+    );
     // A second HELLO after ours is MAC-checked like anything else (zero MAC fails).
     let (mut side, raw) = authenticated_acceptor();
     let f = raw.hello_fields();
     let hello = raw.hello(&f);
     feed(&mut side.peer, Instant::ZERO, &hello);
     side.drain(Instant::ZERO);
-    assert!(matches!(side.closed(), Some(DropReason::UnexpectedSequence { .. } | DropReason::BadMac)));
+    assert!(matches!(
+        side.closed(),
+        Some(DropReason::UnexpectedSequence { .. } | DropReason::BadMac)
+    ));
 }
 
 #[test]
 fn error_msg_is_unchecked_and_ends_the_connection() {
     let (mut side, _raw) = authenticated_acceptor();
     let mut m = Vec::new();
-    let err = StellarMessage::ErrorMsg(overlay_core::wire::ErrorMsg::new(ErrorCode::Load, "go away\n"));
+    let err = StellarMessage::ErrorMsg(overlay_core::wire::ErrorMsg::new(
+        ErrorCode::Load,
+        "go away\n",
+    ));
     write_frame(&mut m, 0, &err.to_vec(), zero_mac);
     feed(&mut side.peer, Instant::ZERO, &m);
     side.drain(Instant::ZERO);
     match side.closed() {
-        Some(DropReason::RemoteError { code: ErrorCode::Load, msg }) => assert_eq!(msg.as_str(), "go away?"),
+        Some(DropReason::RemoteError {
+            code: ErrorCode::Load,
+            msg,
+        }) => assert_eq!(msg.as_str(), "go away?"),
         other => panic!("{other:?}"),
     }
 }
@@ -706,16 +858,29 @@ fn framing_errors() {
     assert_eq!(error_sent(&side.out(Instant::ZERO)), None);
     // Over 4096 before authentication, checked at the header.
     let mut side = Side::new(Role::Acceptor, &local(2), PeerConfig::default());
-    feed(&mut side.peer, Instant::ZERO, &(4097u32 | 0x8000_0000).to_be_bytes());
+    feed(
+        &mut side.peer,
+        Instant::ZERO,
+        &(4097u32 | 0x8000_0000).to_be_bytes(),
+    );
     side.drain(Instant::ZERO);
-    assert!(matches!(side.closed(), Some(DropReason::BadFrameLength(b)) if b.len == 4097 && b.limit == 4096));
+    assert!(
+        matches!(side.closed(), Some(DropReason::BadFrameLength(b)) if b.len == 4097 && b.limit == 4096)
+    );
     // After authentication the limit is 16 MiB.
     let (mut side, _raw) = authenticated_acceptor();
     feed(&mut side.peer, Instant::ZERO, &(5000u32).to_be_bytes());
     side.drain(Instant::ZERO);
-    assert!(side.closed().is_none(), "5000 bytes is fine once authenticated");
+    assert!(
+        side.closed().is_none(),
+        "5000 bytes is fine once authenticated"
+    );
     let (mut side, _raw) = authenticated_acceptor();
-    feed(&mut side.peer, Instant::ZERO, &(0x0100_0001u32).to_be_bytes());
+    feed(
+        &mut side.peer,
+        Instant::ZERO,
+        &(0x0100_0001u32).to_be_bytes(),
+    );
     side.drain(Instant::ZERO);
     assert!(matches!(side.closed(), Some(DropReason::BadFrameLength(_))));
     // Truncated / corrupt XDR inside a complete frame: ERR_DATA.
@@ -738,7 +903,11 @@ fn framing_errors() {
     assert!(matches!(side.closed(), Some(DropReason::CorruptXdr(_))));
     // A frame body shorter than the envelope.
     let mut side = Side::new(Role::Acceptor, &local(2), PeerConfig::default());
-    feed(&mut side.peer, Instant::ZERO, &[0x80, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0]);
+    feed(
+        &mut side.peer,
+        Instant::ZERO,
+        &[0x80, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0],
+    );
     side.drain(Instant::ZERO);
     assert!(matches!(side.closed(), Some(DropReason::CorruptXdr(_))));
 }
@@ -748,7 +917,9 @@ fn input_split_at_every_byte_gives_the_same_events() {
     let (mut a, mut b) = pair(PeerConfig::default());
     pump(&mut a, &mut b, Instant::ZERO);
     for i in 0..5 {
-        a.peer.send_shared(Instant::ZERO, tx(i, 120).into()).unwrap();
+        a.peer
+            .send_shared(Instant::ZERO, tx(i, 120).into())
+            .unwrap();
     }
     let bytes = a.out(Instant::ZERO);
     // Feed byte by byte, draining after each.
@@ -762,7 +933,12 @@ fn input_split_at_every_byte_gives_the_same_events() {
 
 #[test]
 fn flow_control_violations() {
-    let grant = |m, b| StellarMessage::SendMoreExtended(SendMoreExtended { num_messages: m, num_bytes: b });
+    let grant = |m, b| {
+        StellarMessage::SendMoreExtended(SendMoreExtended {
+            num_messages: m,
+            num_bytes: b,
+        })
+    };
     // A sender that ignores grants: with re-grants every 40 messages it may send 200 + 40k
     // in total after processing 40k; one more is an overrun.
     let (mut side, mut raw) = authenticated_acceptor();
@@ -807,7 +983,9 @@ fn flow_control_violations() {
     assert_eq!(side.closed(), Some(&DropReason::PeerAtCapacity));
     // Legacy SEND_MORE.
     let (mut side, mut raw) = authenticated_acceptor();
-    let f = raw.frame(&StellarMessage::SendMore(overlay_core::wire::SendMore { num_messages: 10 }));
+    let f = raw.frame(&StellarMessage::SendMore(overlay_core::wire::SendMore {
+        num_messages: 10,
+    }));
     feed(&mut side.peer, Instant::ZERO, &f);
     side.drain(Instant::ZERO);
     assert_eq!(side.closed(), Some(&DropReason::UnexpectedSendMore));
@@ -818,7 +996,10 @@ fn flow_control_violations() {
     let f = raw.frame(&grant(10, 0));
     feed(&mut side.peer, Instant::ZERO, &f);
     side.drain(Instant::ZERO);
-    assert!(side.seen.contains(&Seen::Credit(SendMoreExtended { num_messages: 0, num_bytes: 10 })));
+    assert!(side.seen.contains(&Seen::Credit(SendMoreExtended {
+        num_messages: 0,
+        num_bytes: 10
+    })));
     assert_eq!(side.closed(), Some(&DropReason::InvalidSendMoreExtended));
     // Capacity overflow.
     let (mut side, mut raw) = authenticated_acceptor();
@@ -829,15 +1010,23 @@ fn flow_control_violations() {
     side.drain(Instant::ZERO);
     assert!(side.closed().is_none(), "2 × u32::MAX fits a u64");
     // Fill the u64 with many grants would take 2^32 messages; check the boundary directly.
-    assert_eq!(side.peer.outbound_credit(), (2 * u64::from(u32::MAX), 2 * u64::from(u32::MAX)));
+    assert_eq!(
+        side.peer.outbound_credit(),
+        (2 * u64::from(u32::MAX), 2 * u64::from(u32::MAX))
+    );
 }
 
 #[test]
 fn peers_rules() {
     let peers = |n: usize| {
         let mut list = Vec::new();
-        let addrs: Vec<PeerAddress> =
-            (0..n).map(|i| PeerAddress { ip: [9, 9, 9, i as u8].into(), port: 11625, num_failures: 0 }).collect();
+        let addrs: Vec<PeerAddress> = (0..n)
+            .map(|i| PeerAddress {
+                ip: [9, 9, 9, i as u8].into(),
+                port: 11625,
+                num_failures: 0,
+            })
+            .collect();
         overlay_core::wire::Peers::encode_list(&addrs, &mut list);
         let mut msg = Vec::from((MessageType::Peers as i32).to_be_bytes());
         msg.extend(list);
@@ -852,7 +1041,11 @@ fn peers_rules() {
     assert_eq!(side.closed(), Some(&DropReason::PeersFromInitiator));
     // An initiator takes one.
     let (mut a, mut b) = pair(PeerConfig::default());
-    b.gate.peers = vec![PeerAddress { ip: [1, 1, 1, 1].into(), port: 1, num_failures: 0 }];
+    b.gate.peers = vec![PeerAddress {
+        ip: [1, 1, 1, 1].into(),
+        port: 1,
+        num_failures: 0,
+    }];
     pump(&mut a, &mut b, Instant::ZERO);
     assert_eq!(a.messages(MessageType::Peers).len(), 1);
     assert!(a.closed().is_none());
@@ -869,7 +1062,9 @@ fn second_peers_message_is_dropped() {
     feed(&mut side.peer, Instant::ZERO, &raw.hello(&f));
     side.drain(Instant::ZERO);
     side.out(Instant::ZERO);
-    let auth = raw.frame(&StellarMessage::Auth(overlay_core::wire::Auth { flags: 200 }));
+    let auth = raw.frame(&StellarMessage::Auth(overlay_core::wire::Auth {
+        flags: 200,
+    }));
     feed(&mut side.peer, Instant::ZERO, &auth);
     side.drain(Instant::ZERO);
     assert!(side.peer.is_authenticated());
@@ -908,7 +1103,10 @@ fn authenticated_idle_timeout_needs_both_directions_silent() {
         pump(&mut a, &mut b, now);
     }
     assert!(a.closed().is_none() && b.closed().is_none());
-    assert!(a.peer.stats().last_ping.is_some(), "ping answered with DONT_HAVE");
+    assert!(
+        a.peer.stats().last_ping.is_some(),
+        "ping answered with DONT_HAVE"
+    );
 }
 
 #[test]
@@ -926,7 +1124,10 @@ fn no_credit_timeout() {
         side.out(now);
     }
     assert_eq!(side.closed(), Some(&DropReason::NoCreditTimeout));
-    assert!(now >= Instant::from_secs(60) && now <= Instant::from_secs(65), "{now:?}");
+    assert!(
+        now >= Instant::from_secs(60) && now <= Instant::from_secs(65),
+        "{now:?}"
+    );
 }
 
 #[test]
@@ -945,7 +1146,10 @@ fn straggler_is_dropped_when_the_host_stops_writing() {
         a.drain(now);
     }
     assert_eq!(a.closed(), Some(&DropReason::Straggling));
-    assert!(now >= Instant::from_secs(120) && now <= Instant::from_secs(125), "{now:?}");
+    assert!(
+        now >= Instant::from_secs(120) && now <= Instant::from_secs(125),
+        "{now:?}"
+    );
 }
 
 #[test]
@@ -973,33 +1177,55 @@ fn cert_refresh_across_connections() {
             clock,
         };
         let other = local(2);
-        let mut a = Side { peer: Peer::new(s(Role::Initiator, &node, cert), t), gate: Gate::default(), seen: vec![] };
+        let mut a = Side {
+            peer: Peer::new(s(Role::Initiator, &node, cert), t),
+            gate: Gate::default(),
+            seen: vec![],
+        };
         let mut b = Side {
             peer: Peer::new(s(Role::Acceptor, &other, other.issue_cert(unix)), t),
             gate: Gate::default(),
             seen: vec![],
         };
         pump(&mut a, &mut b, t);
-        assert!(a.peer.is_authenticated() && b.peer.is_authenticated(), "connection {k}");
+        assert!(
+            a.peer.is_authenticated() && b.peer.is_authenticated(),
+            "connection {k}"
+        );
     }
     seen.dedup();
     // Re-signed once less than 30 minutes are left: at 0, 40, 80, 120 and 160 minutes.
-    let expected: Vec<u64> = [0, 2400, 4800, 7200, 9600].iter().map(|t| T0_UNIX + t + 3600).collect();
+    let expected: Vec<u64> = [0, 2400, 4800, 7200, 9600]
+        .iter()
+        .map(|t| T0_UNIX + t + 3600)
+        .collect();
     assert_eq!(seen, expected);
 }
 
 #[test]
 fn sending_before_auth_or_reserved_types_is_refused() {
     let (mut a, mut b) = pair(PeerConfig::default());
-    assert_eq!(a.peer.send_shared(Instant::ZERO, tx(1, 40).into()), Err(SendError::NotAuthenticated));
+    assert_eq!(
+        a.peer.send_shared(Instant::ZERO, tx(1, 40).into()),
+        Err(SendError::NotAuthenticated)
+    );
     pump(&mut a, &mut b, Instant::ZERO);
     assert_eq!(
-        a.peer.send(Instant::ZERO, &StellarMessage::Auth(overlay_core::wire::Auth { flags: 200 })),
+        a.peer.send(
+            Instant::ZERO,
+            &StellarMessage::Auth(overlay_core::wire::Auth { flags: 200 })
+        ),
         Err(SendError::Reserved(MessageType::Auth))
     );
-    assert_eq!(a.peer.send_shared(Instant::ZERO, vec![0, 0, 0, 99].into()), Err(SendError::Malformed));
+    assert_eq!(
+        a.peer.send_shared(Instant::ZERO, vec![0, 0, 0, 99].into()),
+        Err(SendError::Malformed)
+    );
     a.peer.close(Instant::ZERO, DropReason::DroppedByUser);
-    assert_eq!(a.peer.send_shared(Instant::ZERO, tx(1, 40).into()), Err(SendError::Closed));
+    assert_eq!(
+        a.peer.send_shared(Instant::ZERO, tx(1, 40).into()),
+        Err(SendError::Closed)
+    );
     pump(&mut a, &mut b, Instant::ZERO);
     assert_eq!(a.closed(), Some(&DropReason::DroppedByUser));
     assert!(matches!(
@@ -1039,8 +1265,14 @@ fn same_inputs_same_bytes() {
 #[test]
 fn accept_all_admission() {
     let (na, nb) = (local(1), local(2));
-    let mut a = Peer::new(setup(Role::Initiator, &na, PeerConfig::default()), Instant::ZERO);
-    let mut b = Peer::new(setup(Role::Acceptor, &nb, PeerConfig::default()), Instant::ZERO);
+    let mut a = Peer::new(
+        setup(Role::Initiator, &na, PeerConfig::default()),
+        Instant::ZERO,
+    );
+    let mut b = Peer::new(
+        setup(Role::Acceptor, &nb, PeerConfig::default()),
+        Instant::ZERO,
+    );
     for _ in 0..6 {
         while a.poll(Instant::ZERO, &mut AcceptAll).is_some() {}
         while b.poll(Instant::ZERO, &mut AcceptAll).is_some() {}

@@ -382,7 +382,7 @@ impl fmt::Debug for TxHashes<'_> {
 fn opaque_body(bytes: &[u8]) -> Result<&[u8], DecodeError> {
     if bytes.is_empty() {
         Err(DecodeError::Truncated)
-    } else if bytes.len() % 4 != 0 {
+    } else if !bytes.len().is_multiple_of(4) {
         Err(DecodeError::Misaligned)
     } else {
         Ok(bytes)

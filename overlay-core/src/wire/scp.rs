@@ -134,9 +134,9 @@ impl<'a> Values<'a> {
 
     /// `std::includes` over two sorted lists: every value of `self` is in `other`.
     fn is_subset_of(&self, other: &Values<'_>) -> bool {
-        let mut theirs = other.iter().peekable();
+        let mut theirs = other.iter();
         'mine: for v in self.iter() {
-            while let Some(t) = theirs.next() {
+            for t in theirs.by_ref() {
                 match t.cmp(v) {
                     Ordering::Less => continue,
                     Ordering::Equal => continue 'mine,
