@@ -204,7 +204,7 @@ async fn main() -> anyhow::Result<()> {
             mode: PeerMode::Listen { port, common },
         } => {
             let mut out = std::io::stdout();
-            single::listen(port, common.options(port), &mut out, ctrl_c()).await?;
+            single::listen(port, common.options(0), &mut out, ctrl_c()).await?;
         }
         Command::Peer {
             mode: PeerMode::Connect { address, common },

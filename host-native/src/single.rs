@@ -517,7 +517,8 @@ impl Driver<'_> {
     }
 }
 
-/// `peer listen`: accept one connection on 0.0.0.0:`port` (0 = any free port).
+/// `peer listen`: accept one connection on 0.0.0.0:`port` (0 = any free port). A zero
+/// `listening_port` announces the bound port.
 pub async fn listen(
     port: u16,
     mut opts: Options,
@@ -530,7 +531,7 @@ pub async fn listen(
             format!("cannot listen on port {port}: is it in use? pick another with --port")
         })?;
     let bound = listener.local_addr()?.port();
-    if opts.listening_port == overlay_core::auth::DEFAULT_PEER_PORT {
+    if opts.listening_port == 0 {
         opts.listening_port = bound;
     }
     emit(out, &json!({"event": "listening", "port": bound}));
