@@ -11,7 +11,8 @@ use std::sync::Arc;
 
 use overlay_core::wire::{MessageType, StellarMessage};
 use overlay_core::{
-    AcceptAll, Event, Instant, LocalNode, NetworkId, NodeKey, Peer, PeerConfig, PeerSetup, Role, WallClock,
+    AcceptAll, Event, Instant, LocalNode, NetworkId, NodeKey, Peer, PeerConfig, PeerSetup, Role,
+    WallClock,
 };
 
 struct Counting;
@@ -56,7 +57,11 @@ fn allocations_during(f: impl FnOnce()) -> u64 {
 }
 
 fn node(seed: u8) -> Arc<LocalNode> {
-    Arc::new(LocalNode::new(NodeKey::from_seed([seed; 32]), NetworkId::from_passphrase("alloc"), [seed; 32]))
+    Arc::new(LocalNode::new(
+        NodeKey::from_seed([seed; 32]),
+        NetworkId::from_passphrase("alloc"),
+        [seed; 32],
+    ))
 }
 
 fn peer(role: Role, n: &Arc<LocalNode>) -> Peer {
@@ -129,7 +134,8 @@ fn receive_path_allocates_nothing_in_steady_state() {
         // Warm up: buffers reach their working size.
         for round in 0..3 {
             for i in 0..150 {
-                a.send_shared(Instant::ZERO, message(ty, round * 1000 + i, 300)).unwrap();
+                a.send_shared(Instant::ZERO, message(ty, round * 1000 + i, 300))
+                    .unwrap();
             }
             pump(&mut a, &mut b, &mut bufs);
         }
@@ -140,7 +146,8 @@ fn receive_path_allocates_nothing_in_steady_state() {
         let mut grants = Vec::with_capacity(1 << 16);
         for round in 0..20u32 {
             for i in 0..150 {
-                a.send_shared(Instant::ZERO, message(ty, 10_000 + round * 150 + i, 300)).unwrap();
+                a.send_shared(Instant::ZERO, message(ty, 10_000 + round * 150 + i, 300))
+                    .unwrap();
             }
             frames.clear();
             a.poll_transmit(Instant::ZERO, &mut frames);
@@ -152,7 +159,10 @@ fn receive_path_allocates_nothing_in_steady_state() {
                     data = &data[took..];
                     while let Some(ev) = b.poll(Instant::ZERO, &mut AcceptAll) {
                         if let Event::Message(m) = ev
-                            && matches!(m.message, StellarMessage::Transaction(_) | StellarMessage::ScpMessage(_))
+                            && matches!(
+                                m.message,
+                                StellarMessage::Transaction(_) | StellarMessage::ScpMessage(_)
+                            )
                         {
                             delivered += 1;
                         }
@@ -165,7 +175,10 @@ fn receive_path_allocates_nothing_in_steady_state() {
             while a.poll(Instant::ZERO, &mut AcceptAll).is_some() {}
         }
         assert!(delivered >= 1000, "{ty}: only {delivered} frames measured");
-        assert_eq!(allocs, 0, "{ty}: {allocs} allocations while receiving {delivered} frames");
+        assert_eq!(
+            allocs, 0,
+            "{ty}: {allocs} allocations while receiving {delivered} frames"
+        );
         assert!(!b.is_closed());
         pump(&mut a, &mut b, &mut bufs);
     }
