@@ -615,6 +615,60 @@ mod tests {
         assert_eq!(q.len(Priority::Transaction), 0);
     }
 
+    /// A NOMINATE StellarMessage from `node` for `slot` with the given sorted votes.
+    fn nominate(node: u8, slot: u64, votes: &[u8]) -> Arc<[u8]> {
+        let mut v = Vec::from((MessageType::ScpMessage as i32).to_be_bytes());
+        v.extend_from_slice(&[0, 0, 0, 0]);
+        v.extend_from_slice(&[node; 32]);
+        v.extend_from_slice(&slot.to_be_bytes());
+        v.extend_from_slice(&3i32.to_be_bytes());
+        v.extend_from_slice(&[0; 32]);
+        v.extend_from_slice(&(votes.len() as u32).to_be_bytes());
+        for b in votes {
+            v.extend_from_slice(&4u32.to_be_bytes());
+            v.extend_from_slice(&[*b; 4]);
+        }
+        v.extend_from_slice(&0u32.to_be_bytes());
+        v.extend_from_slice(&64u32.to_be_bytes());
+        v.extend_from_slice(&[9; 64]);
+        v.into()
+    }
+
+    #[test]
+    fn scp_queue_replaces_superseded_and_drops_old_slots() {
+        let cfg = FlowConfig::default();
+        let mut q = OutboundQueues::default();
+        let w = ScpWindow {
+            min_slot: 10,
+            checkpoint_slot: 0,
+        };
+        let now = Instant::ZERO;
+        q.push(Priority::Scp, nominate(1, 20, &[1]), now, &cfg, w);
+        q.push(Priority::Scp, nominate(2, 20, &[1]), now, &cfg, w);
+        // Node 1 votes for more: its queued statement is replaced in place, order kept.
+        let newer = nominate(1, 20, &[1, 2]);
+        q.push(Priority::Scp, Arc::clone(&newer), now, &cfg, w);
+        assert_eq!(q.len(Priority::Scp), 2);
+        assert_eq!(q.queues[0][0].message, newer);
+        assert_eq!(q.dropped[0], 1);
+        // A statement that does not supersede (a different vote set) is kept beside it.
+        q.push(Priority::Scp, nominate(1, 20, &[3]), now, &cfg, w);
+        assert_eq!(q.len(Priority::Scp), 3);
+        // Slots below the window go, except the checkpoint.
+        let w = ScpWindow {
+            min_slot: 30,
+            checkpoint_slot: 20,
+        };
+        q.push(Priority::Scp, nominate(3, 31, &[1]), now, &cfg, w);
+        assert_eq!(q.len(Priority::Scp), 4, "slot 20 is the checkpoint: kept");
+        let w = ScpWindow {
+            min_slot: 30,
+            checkpoint_slot: 0,
+        };
+        q.push(Priority::Scp, nominate(3, 32, &[1]), now, &cfg, w);
+        assert_eq!(q.len(Priority::Scp), 2);
+    }
+
     #[test]
     fn advert_queue_is_dropped_past_hash_limit() {
         let cfg = FlowConfig {
