@@ -296,8 +296,10 @@ where
     match (&theirs, &ours) {
         (Ok(value), Ok(reencoded)) => {
             stats.both_accept += 1;
-            // Opaque arms keep their bytes as they came; stellar-xdr canonicalises them.
-            if !lenient {
+            if lenient {
+                // Opaque arms keep their bytes as they came; stellar-xdr canonicalises them.
+                same_bytes(reencoded, input, format_args!("{}: opaque bytes", s.name));
+            } else {
                 same_bytes(
                     reencoded,
                     &xdr(value),
