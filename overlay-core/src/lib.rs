@@ -32,6 +32,13 @@ extern crate std;
 pub mod auth;
 pub mod flow;
 pub mod peer;
+pub mod rng;
+#[cfg(feature = "wip-fetch")]
+pub mod fetch;
+#[cfg(feature = "wip-peers")]
+pub mod peers;
+#[cfg(feature = "wip-pull")]
+pub mod pull;
 pub mod time;
 pub mod wire;
 
@@ -40,3 +47,7 @@ pub use peer::{
     AcceptAll, Admission, DropReason, Event, Peer, PeerConfig, PeerSetup, Received, RemoteInfo,
 };
 pub use time::{Instant, WallClock};
+
+/// A live connection's handle in a node-level overlay. Never reused while the overlay lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConnId(pub u64);
