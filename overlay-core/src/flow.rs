@@ -615,27 +615,9 @@ mod tests {
         assert_eq!(q.len(Priority::Transaction), 0);
     }
 
-    /// A NOMINATE StellarMessage from `node` for `slot` with the given sorted votes.
-    fn nominate(node: u8, slot: u64, votes: &[u8]) -> Arc<[u8]> {
-        let mut v = Vec::from((MessageType::ScpMessage as i32).to_be_bytes());
-        v.extend_from_slice(&[0, 0, 0, 0]);
-        v.extend_from_slice(&[node; 32]);
-        v.extend_from_slice(&slot.to_be_bytes());
-        v.extend_from_slice(&3i32.to_be_bytes());
-        v.extend_from_slice(&[0; 32]);
-        v.extend_from_slice(&(votes.len() as u32).to_be_bytes());
-        for b in votes {
-            v.extend_from_slice(&4u32.to_be_bytes());
-            v.extend_from_slice(&[*b; 4]);
-        }
-        v.extend_from_slice(&0u32.to_be_bytes());
-        v.extend_from_slice(&64u32.to_be_bytes());
-        v.extend_from_slice(&[9; 64]);
-        v.into()
-    }
-
     #[test]
     fn scp_queue_replaces_superseded_and_drops_old_slots() {
+        use crate::test_support::nominate;
         let cfg = FlowConfig::default();
         let mut q = OutboundQueues::default();
         let w = ScpWindow {

@@ -30,6 +30,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod auth;
+pub mod flood;
 pub mod flow;
 pub mod peer;
 pub mod rng;
@@ -51,3 +52,31 @@ pub use time::{Instant, WallClock};
 /// A live connection's handle in a node-level overlay. Never reused while the overlay lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ConnId(pub u64);
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use alloc::sync::Arc;
+    use alloc::vec::Vec;
+
+    use crate::wire::MessageType;
+
+    /// A NOMINATE SCP_MESSAGE (StellarMessage XDR) from node `[node; 32]` for `slot`, voting
+    /// for the sorted 4-byte values `[b; 4]` for each `b` in `votes`, with a dummy signature.
+    pub fn nominate(node: u8, slot: u64, votes: &[u8]) -> Arc<[u8]> {
+        let mut v = Vec::from((MessageType::ScpMessage as i32).to_be_bytes());
+        v.extend_from_slice(&[0, 0, 0, 0]);
+        v.extend_from_slice(&[node; 32]);
+        v.extend_from_slice(&slot.to_be_bytes());
+        v.extend_from_slice(&3i32.to_be_bytes());
+        v.extend_from_slice(&[0; 32]);
+        v.extend_from_slice(&(votes.len() as u32).to_be_bytes());
+        for b in votes {
+            v.extend_from_slice(&4u32.to_be_bytes());
+            v.extend_from_slice(&[*b; 4]);
+        }
+        v.extend_from_slice(&0u32.to_be_bytes());
+        v.extend_from_slice(&64u32.to_be_bytes());
+        v.extend_from_slice(&[9; 64]);
+        v.into()
+    }
+}
