@@ -1,0 +1,1 @@
+//! Under construction (compiled only with the `wip-pull` feature).
