@@ -30,16 +30,16 @@ extern crate alloc;
 extern crate std;
 
 pub mod auth;
+#[cfg(feature = "wip-fetch")]
+pub mod fetch;
 pub mod flood;
 pub mod flow;
 pub mod peer;
-pub mod rng;
-#[cfg(feature = "wip-fetch")]
-pub mod fetch;
 #[cfg(feature = "wip-peers")]
 pub mod peers;
 #[cfg(feature = "wip-pull")]
 pub mod pull;
+pub mod rng;
 pub mod time;
 pub mod wire;
 
