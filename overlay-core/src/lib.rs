@@ -30,16 +30,16 @@ extern crate alloc;
 extern crate std;
 
 pub mod auth;
-#[cfg(feature = "wip-fetch")]
 pub mod fetch;
 pub mod flood;
 pub mod flow;
+pub mod overlay;
 pub mod peer;
-#[cfg(feature = "wip-peers")]
 pub mod peers;
-#[cfg(feature = "wip-pull")]
 pub mod pull;
 pub mod rng;
+#[cfg(feature = "sim")]
+pub mod sim;
 pub mod time;
 pub mod wire;
 

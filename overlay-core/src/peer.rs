@@ -287,6 +287,8 @@ impl Admission for AcceptAll {
 pub struct Received<'a> {
     pub sequence: u64,
     pub message: StellarMessage<'a>,
+    /// The `StellarMessage` XDR as received (what a relay forwards and the floodgate hashes).
+    pub raw: &'a [u8],
     /// Bytes of the frame body (the `AuthenticatedMessage`).
     pub frame_len: usize,
 }
@@ -607,14 +609,23 @@ impl Peer {
             }
         }
         // Re-borrow the frame just processed, now that the state is updated.
+        self.last_message().map(Event::Message)
+    }
+
+    /// The message the last [`Peer::poll`] delivered, again. It stays valid until the next
+    /// `poll`, `handle_input`, `handle_timeout` or `close`, so a layer above can decide what
+    /// to do with a message, act on the peer (reply, send), then hand the same borrowed
+    /// message on without copying it.
+    pub fn last_message(&self) -> Option<Received<'_>> {
         let frame = self.rx.lent_frame()?;
         let am = AuthenticatedMessage::parse(frame).ok()?;
         let message = am.decode().ok()?;
-        Some(Event::Message(Received {
+        Some(Received {
             sequence: am.sequence,
             message,
+            raw: am.message,
             frame_len: frame.len(),
-        }))
+        })
     }
 
     /// Queues a message: flood messages wait for credit in their priority queue; others go

@@ -1,0 +1,822 @@
+//! A deterministic network simulator: many [`Overlay`]s driven exactly as hosts drive them,
+//! over in-memory links with latency, jitter, bandwidth and loss, on a virtual clock.
+//!
+//! stellar-core's LoopbackPeer + VirtualClock, made target-independent: every choice comes
+//! from one seeded [`Rng`], every collection iterates in key order, and time is integer
+//! microseconds, so the same seed gives the same run — and the same [`Network::trace_hash`]
+//! — natively and in wasm.
+//!
+//! Links model TCP: bytes arrive in order; "loss" costs a retransmission timeout instead of
+//! losing bytes. The application on each node relays what it receives at once (SCP
+//! envelopes are broadcast, transactions added to the pull-mode flood).
+
+use alloc::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::cmp::Reverse;
+use core::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use core::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use crate::ConnId;
+use crate::auth::{LocalNode, NetworkId, NodeId, NodeKey};
+use crate::flood::{flood_key, sha256};
+use crate::overlay::{Overlay, OverlayConfig, OverlayEvent};
+use crate::peer::DropReason;
+use crate::rng::Rng;
+use crate::time::{Instant, WallClock};
+use crate::wire::{Hash, MessageType};
+
+/// The passphrase of simulated networks.
+pub const SIM_PASSPHRASE: &str = "Simulated Stellar Network";
+/// UNIX time at virtual time zero (certs need a wall clock).
+pub const SIM_UNIX_START: u64 = 1_750_000_000;
+/// Retransmission delay charged for a lost segment.
+const RTO: Duration = Duration::from_millis(200);
+
+/// One direction of a link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkParams {
+    pub latency: Duration,
+    /// Uniform extra delay in `0..=jitter` (never reorders: TCP delivers in order).
+    pub jitter: Duration,
+    /// Bytes per second; 0 = unlimited.
+    pub bandwidth: u64,
+    /// Chance, in parts per million, that a write is delayed by a retransmission.
+    pub loss_ppm: u32,
+}
+
+impl Default for LinkParams {
+    fn default() -> Self {
+        LinkParams {
+            latency: Duration::from_millis(50),
+            jitter: Duration::ZERO,
+            bandwidth: 0,
+            loss_ppm: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Link {
+    params: LinkParams,
+    up: bool,
+    /// When the sender's side of the pipe is free again (bandwidth).
+    free_at: Instant,
+    /// The last delivery time scheduled (TCP order).
+    last_delivery: Instant,
+    bytes: u64,
+    writes: u64,
+}
+
+/// Simulation settings.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    pub seed: u64,
+    pub overlay: OverlayConfig,
+    pub link: LinkParams,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            seed: 1,
+            overlay: OverlayConfig::default(),
+            link: LinkParams::default(),
+        }
+    }
+}
+
+/// What the application on a node saw.
+#[derive(Debug, Clone, Default)]
+pub struct NodeStats {
+    /// Flood keys of SCP envelopes received (or originated), with the first time.
+    pub scp_seen: BTreeMap<Hash, Instant>,
+    /// Transaction hashes received (or originated), with the first time.
+    pub tx_seen: BTreeMap<Hash, Instant>,
+    /// Tx sets and quorum sets fetched, in order.
+    pub items_fetched: Vec<Hash>,
+    pub authenticated: u64,
+    pub dropped: u64,
+    pub last_drop: Option<DropReason>,
+}
+
+/// A simulated node.
+#[derive(Debug)]
+pub struct SimNode {
+    pub overlay: Overlay,
+    pub address: SocketAddr,
+    pub alive: bool,
+    pub stats: NodeStats,
+    /// The connection timer armed in the event queue.
+    timer: Option<Instant>,
+    key_seed: [u8; 32],
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum SimEvent {
+    /// Bytes reach `node`'s connection `conn`.
+    Deliver {
+        node: usize,
+        conn: ConnId,
+        bytes: Vec<u8>,
+    },
+    /// A dial from `from` reaches `to`.
+    Dial {
+        from: usize,
+        to: usize,
+    },
+    /// The remote end of `conn` on `node` closed the transport.
+    Close {
+        node: usize,
+        conn: ConnId,
+    },
+    Timer {
+        node: usize,
+    },
+}
+
+/// One simulated network.
+#[derive(Debug)]
+pub struct Network {
+    config: SimConfig,
+    now: Instant,
+    rng: Rng,
+    network_id: NetworkId,
+    pub nodes: Vec<SimNode>,
+    by_address: BTreeMap<SocketAddr, usize>,
+    links: BTreeMap<(usize, usize), Link>,
+    /// Connection ends: (node, conn) → (remote node, remote conn).
+    ends: BTreeMap<(usize, ConnId), (usize, ConnId)>,
+    queue: BinaryHeap<Reverse<(Instant, u64, SimEvent)>>,
+    seq: u64,
+    trace: Sha256,
+    /// Frames-carrying writes delivered.
+    pub deliveries: u64,
+    /// Simulation events processed.
+    pub events: u64,
+    buf: Vec<u8>,
+}
+
+fn node_address(i: usize) -> SocketAddr {
+    // Public-looking addresses (1.x.y.z): stellar-core filters private ones from PEERS.
+    let i = i as u32 + 1;
+    SocketAddr::V4(SocketAddrV4::new(
+        Ipv4Addr::new(1, (i >> 16) as u8, (i >> 8) as u8, i as u8),
+        11625,
+    ))
+}
+
+impl Network {
+    pub fn new(config: SimConfig) -> Self {
+        Network {
+            rng: Rng::from_u64(config.seed),
+            config,
+            now: Instant::ZERO,
+            network_id: NetworkId::from_passphrase(SIM_PASSPHRASE),
+            nodes: Vec::new(),
+            by_address: BTreeMap::new(),
+            links: BTreeMap::new(),
+            ends: BTreeMap::new(),
+            queue: BinaryHeap::new(),
+            seq: 0,
+            trace: Sha256::new(),
+            deliveries: 0,
+            events: 0,
+            buf: Vec::with_capacity(1 << 16),
+        }
+    }
+
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    pub fn network_id(&self) -> NetworkId {
+        self.network_id
+    }
+
+    /// Adds a node with a fresh identity drawn from the simulation's seed.
+    pub fn add_node(&mut self) -> usize {
+        let key_seed = self.rng.bytes32();
+        let i = self.nodes.len();
+        let overlay = self.make_overlay(key_seed, i);
+        let address = node_address(i);
+        self.by_address.insert(address, i);
+        self.nodes.push(SimNode {
+            overlay,
+            address,
+            alive: true,
+            stats: NodeStats::default(),
+            timer: None,
+            key_seed,
+        });
+        self.arm(i);
+        i
+    }
+
+    fn make_overlay(&mut self, key_seed: [u8; 32], index: usize) -> Overlay {
+        let mut local = LocalNode::new(
+            NodeKey::from_seed(key_seed),
+            self.network_id,
+            self.rng.bytes32(),
+        );
+        local.listening_port = node_address(index).port();
+        let clock = WallClock::new(Instant::ZERO, SIM_UNIX_START);
+        Overlay::new(
+            Arc::new(local),
+            self.config.overlay.clone(),
+            clock,
+            self.rng.bytes32(),
+            self.now,
+        )
+    }
+
+    pub fn node_id(&self, i: usize) -> NodeId {
+        self.nodes[i].overlay.node_id()
+    }
+
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    fn link(&mut self, a: usize, b: usize) -> &mut Link {
+        let params = self.config.link;
+        let now = self.now;
+        self.links.entry((a, b)).or_insert(Link {
+            params,
+            up: true,
+            free_at: now,
+            last_delivery: now,
+            bytes: 0,
+            writes: 0,
+        })
+    }
+
+    /// Sets both directions of the link between `a` and `b`.
+    pub fn set_link(&mut self, a: usize, b: usize, params: LinkParams) {
+        self.link(a, b).params = params;
+        self.link(b, a).params = params;
+    }
+
+    /// Bytes carried from `a` to `b` so far.
+    pub fn link_bytes(&self, a: usize, b: usize) -> u64 {
+        self.links.get(&(a, b)).map_or(0, |l| l.bytes)
+    }
+
+    fn push(&mut self, at: Instant, ev: SimEvent) {
+        self.seq += 1;
+        self.queue.push(Reverse((at, self.seq, ev)));
+    }
+
+    /// Makes `from` dial `to` now.
+    pub fn connect(&mut self, from: usize, to: usize) {
+        let at = self.now + self.link(from, to).params.latency;
+        self.push(at, SimEvent::Dial { from, to });
+    }
+
+    // ----- topologies --------------------------------------------------------------------
+
+    /// `n` nodes, every pair connected.
+    pub fn full_mesh(&mut self, n: usize) {
+        let base = self.nodes.len();
+        for _ in 0..n {
+            self.add_node();
+        }
+        for a in base..base + n {
+            for b in a + 1..base + n {
+                self.connect(a, b);
+            }
+        }
+    }
+
+    /// `n` nodes in a ring.
+    pub fn ring(&mut self, n: usize) {
+        let base = self.nodes.len();
+        for _ in 0..n {
+            self.add_node();
+        }
+        for a in 0..n {
+            self.connect(base + a, base + (a + 1) % n);
+        }
+    }
+
+    /// `n` nodes, each with degree `k` (`n·k` even), by a seeded configuration-model draw
+    /// repeated until the graph is simple and connected.
+    pub fn random_regular(&mut self, n: usize, k: usize) -> Vec<(usize, usize)> {
+        let base = self.nodes.len();
+        for _ in 0..n {
+            self.add_node();
+        }
+        let edges = loop {
+            if let Some(edges) = self.try_regular(n, k)
+                && connected(n, &edges)
+            {
+                break edges;
+            }
+        };
+        for &(a, b) in &edges {
+            self.connect(base + a, base + b);
+        }
+        edges
+            .into_iter()
+            .map(|(a, b)| (base + a, base + b))
+            .collect()
+    }
+
+    /// One attempt at a simple k-regular graph: pairs random free stubs of different,
+    /// not yet adjacent nodes (Steger–Wormald); gives up if it gets stuck.
+    fn try_regular(&mut self, n: usize, k: usize) -> Option<Vec<(usize, usize)>> {
+        let mut stubs: Vec<usize> = (0..n).flat_map(|i| core::iter::repeat_n(i, k)).collect();
+        let mut edges = BTreeSet::new();
+        while !stubs.is_empty() {
+            let mut paired = false;
+            for _ in 0..100 {
+                let i = self.rng.index(stubs.len());
+                let j = self.rng.index(stubs.len());
+                let (a, b) = (stubs[i].min(stubs[j]), stubs[i].max(stubs[j]));
+                if i == j || a == b || edges.contains(&(a, b)) {
+                    continue;
+                }
+                edges.insert((a, b));
+                let (hi, lo) = (i.max(j), i.min(j));
+                stubs.swap_remove(hi);
+                stubs.swap_remove(lo);
+                paired = true;
+                break;
+            }
+            if !paired {
+                return None;
+            }
+        }
+        Some(edges.into_iter().collect())
+    }
+
+    /// A Stellar-like tiered graph: `validators` fully meshed, each of `watchers` connected
+    /// to `per_watcher` random validators. Returns the validators' indices.
+    pub fn tiered(&mut self, validators: usize, watchers: usize, per_watcher: usize) -> Vec<usize> {
+        let base = self.nodes.len();
+        self.full_mesh(validators);
+        let core: Vec<usize> = (base..base + validators).collect();
+        for _ in 0..watchers {
+            let w = self.add_node();
+            let mut picks = core.clone();
+            self.rng.shuffle(&mut picks);
+            for &v in picks.iter().take(per_watcher.min(validators)) {
+                self.connect(w, v);
+            }
+        }
+        core
+    }
+
+    // ----- scenario actions ------------------------------------------------------------
+
+    /// `node` signs a NOMINATE for `slot` and floods it. Returns its flood key.
+    pub fn inject_scp(&mut self, node: usize, slot: u64) -> Hash {
+        let key = NodeKey::from_seed(self.nodes[node].key_seed);
+        let msg = nominate(&key, &self.network_id, slot);
+        let k = flood_key(&msg);
+        let now = self.now;
+        self.nodes[node].stats.scp_seen.entry(k).or_insert(now);
+        self.nodes[node].overlay.broadcast(now, &msg);
+        self.service(node);
+        k
+    }
+
+    /// `node` receives transaction `i` from a client and floods it. Returns its hash.
+    pub fn inject_tx(&mut self, node: usize, i: u64) -> Hash {
+        let env = transaction_envelope(&self.node_id(node), i);
+        let h = sha256(&env);
+        let now = self.now;
+        self.nodes[node].stats.tx_seen.entry(h).or_insert(now);
+        self.nodes[node].overlay.add_transaction(now, &env);
+        self.service(node);
+        h
+    }
+
+    /// Takes the links between the two groups down and closes their connections.
+    pub fn partition(&mut self, a: &[usize], b: &[usize]) {
+        for &x in a {
+            for &y in b {
+                self.link(x, y).up = false;
+                self.link(y, x).up = false;
+            }
+        }
+        let cut: Vec<(usize, ConnId, usize, ConnId)> = self
+            .ends
+            .iter()
+            .filter(|((n, _), (m, _))| {
+                (a.contains(n) && b.contains(m)) || (b.contains(n) && a.contains(m))
+            })
+            .map(|((n, c), (m, d))| (*n, *c, *m, *d))
+            .collect();
+        for (n, c, m, d) in cut {
+            self.ends.remove(&(n, c));
+            self.ends.remove(&(m, d));
+            let now = self.now;
+            self.nodes[n].overlay.handle_closed(now, c);
+            self.service(n);
+        }
+    }
+
+    /// Brings every link back up (connections must be re-dialled).
+    pub fn heal(&mut self) {
+        for l in self.links.values_mut() {
+            l.up = true;
+        }
+    }
+
+    /// Stops a node: its connections close on the other ends.
+    pub fn kill(&mut self, node: usize) {
+        self.nodes[node].alive = false;
+        let mine: Vec<(ConnId, usize, ConnId)> = self
+            .ends
+            .iter()
+            .filter(|((n, _), _)| *n == node)
+            .map(|((_, c), (m, d))| (*c, *m, *d))
+            .collect();
+        for (c, m, d) in mine {
+            self.ends.remove(&(node, c));
+            self.ends.remove(&(m, d));
+            let at = self.now + self.link(node, m).params.latency;
+            self.push(at, SimEvent::Close { node: m, conn: d });
+        }
+    }
+
+    /// Restarts a stopped node with the same identity and an empty state.
+    pub fn restart(&mut self, node: usize) {
+        let seed = self.nodes[node].key_seed;
+        self.nodes[node].overlay = self.make_overlay(seed, node);
+        self.nodes[node].alive = true;
+        self.nodes[node].timer = None;
+        self.arm(node);
+    }
+
+    /// `node` bans `target` (dropping any connection to it).
+    pub fn ban(&mut self, node: usize, target: usize) {
+        let id = self.node_id(target);
+        let now = self.now;
+        self.nodes[node].overlay.ban(now, id);
+        self.service(node);
+    }
+
+    // ----- running -----------------------------------------------------------------------
+
+    /// Runs until virtual time `until` (events at exactly `until` included).
+    pub fn run_until(&mut self, until: Instant) {
+        while let Some(Reverse((at, _, _))) = self.queue.peek() {
+            if *at > until {
+                break;
+            }
+            let Some(Reverse((at, _, ev))) = self.queue.pop() else {
+                break;
+            };
+            self.now = at;
+            self.events += 1;
+            self.handle(ev);
+        }
+        self.now = self.now.max(until);
+    }
+
+    pub fn run_for(&mut self, d: Duration) {
+        let until = self.now + d;
+        self.run_until(until);
+    }
+
+    /// Runs until `done` holds (checked after each event) or `limit` passes; returns
+    /// whether `done` held.
+    pub fn run_while_not(
+        &mut self,
+        limit: Duration,
+        mut done: impl FnMut(&Network) -> bool,
+    ) -> bool {
+        let until = self.now + limit;
+        while !done(self) {
+            let Some(Reverse((at, _, _))) = self.queue.peek() else {
+                return false;
+            };
+            if *at > until {
+                self.now = until;
+                return false;
+            }
+            let Some(Reverse((at, _, ev))) = self.queue.pop() else {
+                return false;
+            };
+            self.now = at;
+            self.events += 1;
+            self.handle(ev);
+        }
+        true
+    }
+
+    fn handle(&mut self, ev: SimEvent) {
+        let now = self.now;
+        match ev {
+            SimEvent::Deliver { node, conn, bytes } => {
+                if !self.nodes[node].alive {
+                    return;
+                }
+                self.deliveries += 1;
+                self.trace.update(now.as_micros().to_be_bytes());
+                self.trace.update((node as u32).to_be_bytes());
+                self.trace.update((bytes.len() as u32).to_be_bytes());
+                let mut data = &bytes[..];
+                while !data.is_empty() {
+                    let took = self.nodes[node].overlay.handle_input(now, conn, data);
+                    data = &data[took..];
+                    self.service(node);
+                    if took == 0 {
+                        break;
+                    }
+                }
+            }
+            SimEvent::Dial { from, to } => {
+                let up = self.links.get(&(from, to)).is_none_or(|l| l.up);
+                if !up || !self.nodes[to].alive || !self.nodes[from].alive {
+                    let addr = self.nodes[to].address;
+                    self.nodes[from].overlay.handle_connect_failed(now, addr);
+                    self.service(from);
+                    return;
+                }
+                let from_addr = SocketAddr::V4(SocketAddrV4::new(
+                    match self.nodes[from].address {
+                        SocketAddr::V4(a) => *a.ip(),
+                        SocketAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
+                    },
+                    40000 + (self.seq % 20000) as u16,
+                ));
+                let Some(acc) = self.nodes[to].overlay.handle_accept(now, from_addr) else {
+                    let addr = self.nodes[to].address;
+                    self.nodes[from].overlay.handle_connect_failed(now, addr);
+                    self.service(from);
+                    return;
+                };
+                let to_addr = self.nodes[to].address;
+                let ini = self.nodes[from].overlay.handle_connected(now, to_addr);
+                self.ends.insert((from, ini), (to, acc));
+                self.ends.insert((to, acc), (from, ini));
+                self.service(from);
+                self.service(to);
+            }
+            SimEvent::Close { node, conn } => {
+                if self.nodes[node].alive {
+                    self.nodes[node].overlay.handle_closed(now, conn);
+                    self.service(node);
+                }
+            }
+            SimEvent::Timer { node } => {
+                if self.nodes[node].timer != Some(now) || !self.nodes[node].alive {
+                    return;
+                }
+                self.nodes[node].timer = None;
+                self.nodes[node].overlay.handle_timeout(now);
+                self.service(node);
+            }
+        }
+    }
+
+    /// Drains a node as a host does: events (the application's reactions), transmits
+    /// (onto links), then re-arms its timer.
+    fn service(&mut self, node: usize) {
+        let now = self.now;
+        loop {
+            let mut relay_scp = None;
+            let mut relay_tx = None;
+            let mut closed = None;
+            let mut dial = None;
+            {
+                let n = &mut self.nodes[node];
+                let Some(ev) = n.overlay.poll_event(now) else {
+                    break;
+                };
+                self.trace.update([event_tag(&ev)]);
+                match ev {
+                    OverlayEvent::ScpMessage { message, .. } => {
+                        let k = flood_key(message);
+                        self.trace.update(k);
+                        if n.stats.scp_seen.insert(k, now).is_none() {
+                            relay_scp = Some(message.to_vec());
+                        }
+                    }
+                    OverlayEvent::Transaction { hash, envelope, .. } => {
+                        self.trace.update(hash);
+                        if n.stats.tx_seen.insert(hash, now).is_none() {
+                            relay_tx = Some(envelope.to_vec());
+                        }
+                    }
+                    OverlayEvent::PeerAuthenticated { .. } => n.stats.authenticated += 1,
+                    OverlayEvent::PeerDropped { conn, reason, .. } => {
+                        n.stats.dropped += 1;
+                        n.stats.last_drop = Some(reason);
+                        closed = Some(conn);
+                    }
+                    OverlayEvent::Connect(addr) => dial = Some(addr),
+                    OverlayEvent::TxSet { hash, .. } | OverlayEvent::QuorumSet { hash, .. } => {
+                        self.trace.update(hash);
+                        n.stats.items_fetched.push(hash);
+                    }
+                    OverlayEvent::FetchCancelled { item, .. } => self.trace.update(item),
+                    OverlayEvent::Message { .. } => {}
+                }
+            }
+            if let Some(m) = relay_scp {
+                self.nodes[node].overlay.broadcast(now, &m);
+            }
+            if let Some(env) = relay_tx {
+                self.nodes[node].overlay.add_transaction(now, &env);
+            }
+            if let Some(addr) = dial {
+                match self.by_address.get(&addr) {
+                    Some(&to) => self.connect(node, to),
+                    None => self.nodes[node].overlay.handle_connect_failed(now, addr),
+                }
+            }
+            if let Some(conn) = closed {
+                // Flush the final bytes, then close both ends.
+                self.flush(node);
+                if let Some((m, d)) = self.ends.remove(&(node, conn)) {
+                    self.ends.remove(&(m, d));
+                    let at = self.now + self.link(node, m).params.latency;
+                    self.push(at, SimEvent::Close { node: m, conn: d });
+                }
+                self.nodes[node].overlay.handle_closed(now, conn);
+            }
+        }
+        self.flush(node);
+        self.arm(node);
+    }
+
+    /// Moves every pending write of `node` onto its links.
+    fn flush(&mut self, node: usize) {
+        let now = self.now;
+        loop {
+            let mut buf = core::mem::take(&mut self.buf);
+            buf.clear();
+            let Some(conn) = self.nodes[node].overlay.poll_transmit(now, &mut buf) else {
+                self.buf = buf;
+                break;
+            };
+            let Some(&(to, to_conn)) = self.ends.get(&(node, conn)) else {
+                self.buf = buf;
+                continue;
+            };
+            let jitter = self.config.link.jitter;
+            let loss = self.rng.below(1_000_000) < u64::from(self.link(node, to).params.loss_ppm);
+            let extra_jitter = if jitter.is_zero() {
+                Duration::ZERO
+            } else {
+                Duration::from_micros(self.rng.below(jitter.as_micros() as u64 + 1))
+            };
+            let link = self.link(node, to);
+            if !link.up {
+                self.buf = buf;
+                continue;
+            }
+            let start = link.free_at.max(now);
+            let serialize = match link.params.bandwidth {
+                0 => Duration::ZERO,
+                bw => Duration::from_micros(buf.len() as u64 * 1_000_000 / bw),
+            };
+            link.free_at = start + serialize;
+            let mut at = link.free_at + link.params.latency + extra_jitter;
+            if loss {
+                at = at + RTO;
+            }
+            at = at.max(link.last_delivery);
+            link.last_delivery = at;
+            link.bytes += buf.len() as u64;
+            link.writes += 1;
+            // Hand the buffer to the event; keep a fresh one for the next write.
+            self.buf = Vec::with_capacity(buf.len().max(1024));
+            self.push(
+                at,
+                SimEvent::Deliver {
+                    node: to,
+                    conn: to_conn,
+                    bytes: buf,
+                },
+            );
+        }
+    }
+
+    fn arm(&mut self, node: usize) {
+        if !self.nodes[node].alive {
+            return;
+        }
+        let Some(t) = self.nodes[node].overlay.poll_timeout() else {
+            return;
+        };
+        let t = t.max(self.now);
+        if self.nodes[node]
+            .timer
+            .is_none_or(|cur| t < cur || cur < self.now)
+        {
+            self.nodes[node].timer = Some(t);
+            self.push(t, SimEvent::Timer { node });
+        }
+    }
+
+    /// SHA-256 over every delivery (time, node, size) and every application event, in order.
+    pub fn trace_hash(&self) -> Hash {
+        self.trace.clone().finalize().into()
+    }
+
+    /// How many nodes have seen the SCP message with flood key `k`.
+    pub fn scp_reach(&self, k: &Hash) -> usize {
+        self.nodes
+            .iter()
+            .filter(|n| n.stats.scp_seen.contains_key(k))
+            .count()
+    }
+
+    /// How many nodes have the transaction `h`.
+    pub fn tx_reach(&self, h: &Hash) -> usize {
+        self.nodes
+            .iter()
+            .filter(|n| n.stats.tx_seen.contains_key(h))
+            .count()
+    }
+}
+
+fn event_tag(ev: &OverlayEvent<'_>) -> u8 {
+    match ev {
+        OverlayEvent::Connect(_) => 1,
+        OverlayEvent::PeerAuthenticated { .. } => 2,
+        OverlayEvent::PeerDropped { .. } => 3,
+        OverlayEvent::ScpMessage { .. } => 4,
+        OverlayEvent::Transaction { .. } => 5,
+        OverlayEvent::Message { .. } => 6,
+        OverlayEvent::TxSet { .. } => 7,
+        OverlayEvent::QuorumSet { .. } => 8,
+        OverlayEvent::FetchCancelled { .. } => 9,
+    }
+}
+
+fn connected(n: usize, edges: &[(usize, usize)]) -> bool {
+    let mut adj = alloc::vec![Vec::new(); n];
+    for &(a, b) in edges {
+        adj[a].push(b);
+        adj[b].push(a);
+    }
+    let mut seen = alloc::vec![false; n];
+    let mut stack = alloc::vec![0];
+    while let Some(x) = stack.pop() {
+        if core::mem::replace(&mut seen[x], true) {
+            continue;
+        }
+        stack.extend(adj[x].iter().copied().filter(|y| !seen[*y]));
+    }
+    seen.iter().all(|s| *s)
+}
+
+/// A signed NOMINATE SCP_MESSAGE (StellarMessage XDR) from `key` for `slot`.
+pub fn nominate(key: &NodeKey, network: &NetworkId, slot: u64) -> Vec<u8> {
+    let mut st = Vec::with_capacity(128);
+    st.extend_from_slice(&0u32.to_be_bytes());
+    st.extend_from_slice(&key.node_id().0);
+    st.extend_from_slice(&slot.to_be_bytes());
+    st.extend_from_slice(&3i32.to_be_bytes()); // NOMINATE
+    st.extend_from_slice(&[0; 32]); // quorum set hash
+    st.extend_from_slice(&1u32.to_be_bytes()); // one vote: SHA-256 of the slot
+    st.extend_from_slice(&32u32.to_be_bytes());
+    st.extend_from_slice(&sha256(&slot.to_be_bytes()));
+    st.extend_from_slice(&0u32.to_be_bytes()); // nothing accepted
+    let mut signed = Vec::with_capacity(36 + st.len());
+    signed.extend_from_slice(&network.0);
+    signed.extend_from_slice(&1i32.to_be_bytes()); // ENVELOPE_TYPE_SCP
+    signed.extend_from_slice(&st);
+    let sig = key.sign(&signed);
+    let mut msg = Vec::from((MessageType::ScpMessage as i32).to_be_bytes());
+    msg.extend_from_slice(&st);
+    msg.extend_from_slice(&64u32.to_be_bytes());
+    msg.extend_from_slice(&sig);
+    msg
+}
+
+/// A well-formed v1 TransactionEnvelope XDR from `source` with `seqNum = i`, a MEMO_HASH of
+/// `i` and one BUMP_SEQUENCE operation (about 200 bytes, like a simple payment).
+pub fn transaction_envelope(source: &NodeId, i: u64) -> Vec<u8> {
+    let mut v = Vec::with_capacity(200);
+    v.extend_from_slice(&2i32.to_be_bytes()); // ENVELOPE_TYPE_TX
+    v.extend_from_slice(&0u32.to_be_bytes()); // MuxedAccount ed25519
+    v.extend_from_slice(&source.0);
+    v.extend_from_slice(&100u32.to_be_bytes()); // fee
+    v.extend_from_slice(&i.to_be_bytes()); // seqNum
+    v.extend_from_slice(&0u32.to_be_bytes()); // PRECOND_NONE
+    v.extend_from_slice(&3u32.to_be_bytes()); // MEMO_HASH
+    v.extend_from_slice(&sha256(&i.to_be_bytes()));
+    v.extend_from_slice(&1u32.to_be_bytes()); // one operation
+    v.extend_from_slice(&0u32.to_be_bytes()); // no source account
+    v.extend_from_slice(&11i32.to_be_bytes()); // BUMP_SEQUENCE
+    v.extend_from_slice(&i.to_be_bytes());
+    v.extend_from_slice(&0u32.to_be_bytes()); // ext v0
+    v.extend_from_slice(&1u32.to_be_bytes()); // one signature (hint + 64 bytes, unchecked here)
+    v.extend_from_slice(&source.0[28..]);
+    v.extend_from_slice(&64u32.to_be_bytes());
+    v.extend_from_slice(&[0x5a; 64]);
+    v
+}
