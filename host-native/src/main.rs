@@ -92,6 +92,14 @@ struct Common {
     /// Do not print a line per received message and credit grant.
     #[arg(long)]
     quiet: bool,
+    /// Overlay protocol versions announced and accepted (stellar-core v25.2: 38..=39).
+    #[arg(long, default_value_t = overlay_core::auth::DEFAULT_OVERLAY_MIN_VERSION)]
+    overlay_min_version: u32,
+    #[arg(long, default_value_t = overlay_core::auth::DEFAULT_OVERLAY_VERSION)]
+    overlay_version: u32,
+    /// Ledger protocol version announced in HELLO.
+    #[arg(long, default_value_t = overlay_core::auth::DEFAULT_LEDGER_VERSION)]
+    ledger_version: u32,
 }
 
 impl Common {
@@ -109,6 +117,11 @@ impl Common {
             expect_scp: self.expect_scp,
             exit_when_done: self.exit_when_done,
             print_messages: !self.quiet,
+            versions: single::Versions {
+                overlay_min: self.overlay_min_version,
+                overlay: self.overlay_version,
+                ledger: self.ledger_version,
+            },
         }
     }
 }

@@ -55,6 +55,25 @@ pub struct Options {
     pub exit_when_done: bool,
     /// Print one line per message and credit grant (otherwise only the rest).
     pub print_messages: bool,
+    pub versions: Versions,
+}
+
+/// Protocol versions announced in HELLO (the overlay range is also what we accept).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Versions {
+    pub overlay_min: u32,
+    pub overlay: u32,
+    pub ledger: u32,
+}
+
+impl Default for Versions {
+    fn default() -> Self {
+        Versions {
+            overlay_min: overlay_core::auth::DEFAULT_OVERLAY_MIN_VERSION,
+            overlay: overlay_core::auth::DEFAULT_OVERLAY_VERSION,
+            ledger: overlay_core::auth::DEFAULT_LEDGER_VERSION,
+        }
+    }
 }
 
 impl Default for Options {
@@ -72,6 +91,7 @@ impl Default for Options {
             expect_scp: 0,
             exit_when_done: false,
             print_messages: true,
+            versions: Versions::default(),
         }
     }
 }
@@ -132,6 +152,9 @@ pub fn local_node(opts: &Options) -> anyhow::Result<LocalNode> {
         random32()?,
     );
     node.listening_port = opts.listening_port;
+    node.overlay_min_version = opts.versions.overlay_min;
+    node.overlay_version = opts.versions.overlay;
+    node.ledger_version = opts.versions.ledger;
     Ok(node)
 }
 

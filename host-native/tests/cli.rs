@@ -134,6 +134,34 @@ fn listen_connect_exchange_and_ctrl_c() {
 }
 
 #[test]
+fn incompatible_versions_are_refused_naming_both_ranges() {
+    let mut l = Proc::spawn(&["peer", "listen", "--port", "0"]);
+    let port = l.until("listening")["port"].as_u64().unwrap();
+    let mut c = Proc::spawn(&[
+        "peer",
+        "connect",
+        &format!("127.0.0.1:{port}"),
+        "--overlay-min-version",
+        "40",
+        "--overlay-version",
+        "41",
+    ]);
+    let closed = l.until("closed");
+    assert_eq!(
+        closed["reason"],
+        "wrong protocol version (remote 40-41, local 38-39)"
+    );
+    assert_eq!(closed["errorSent"], "ERR_CONF");
+    let closed = c.until("closed");
+    assert_eq!(
+        closed["reason"],
+        "remote sent ERR_CONF: wrong protocol version (remote 40-41, local 38-39)"
+    );
+    l.exit_ok();
+    c.exit_ok();
+}
+
+#[test]
 fn connect_to_nothing_says_what_to_do() {
     let out = Command::new(env!("CARGO_BIN_EXE_stellar-overlay"))
         .args(["peer", "connect", "127.0.0.1:1"])
