@@ -359,7 +359,11 @@ impl OutboundQueues {
     /// Takes the next message the credit allows: queues in priority order, and inside a
     /// queue only its head (a head that does not fit blocks its queue, not the others).
     /// Consumes the credit. Marks the credit as blocked when something waits.
-    pub fn pop_sendable(&mut self, credit: &mut OutboundCredit, now: Instant) -> Option<Queued> {
+    pub fn pop_sendable(
+        &mut self,
+        credit: &mut OutboundCredit,
+        now: Instant,
+    ) -> Option<(Priority, Queued)> {
         for (idx, q) in self.queues.iter_mut().enumerate() {
             let Some(head) = q.front() else { continue };
             let size = head.message.len();
@@ -371,13 +375,22 @@ impl OutboundQueues {
             }
             credit.consume(size);
             let item = q.pop_front()?;
-            match idx {
-                1 => self.tx_bytes -= size,
-                2 => self.demand_hashes -= hash_count(&item.message),
-                3 => self.advert_hashes -= hash_count(&item.message),
-                _ => {}
-            }
-            return Some(item);
+            let priority = match idx {
+                0 => Priority::Scp,
+                1 => {
+                    self.tx_bytes -= size;
+                    Priority::Transaction
+                }
+                2 => {
+                    self.demand_hashes -= hash_count(&item.message);
+                    Priority::Demand
+                }
+                _ => {
+                    self.advert_hashes -= hash_count(&item.message);
+                    Priority::Advert
+                }
+            };
+            return Some((priority, item));
         }
         None
     }
@@ -540,10 +553,16 @@ mod tests {
             )
             .unwrap();
         // The transaction does not fit; the demand and the advert still go, in that order.
-        let a = q.pop_sendable(&mut credit, now).unwrap();
-        assert_eq!(a.message[3], MessageType::FloodDemand as u8);
-        let b = q.pop_sendable(&mut credit, now).unwrap();
-        assert_eq!(b.message[3], MessageType::FloodAdvert as u8);
+        let (pa, a) = q.pop_sendable(&mut credit, now).unwrap();
+        assert_eq!(
+            (pa, a.message[3]),
+            (Priority::Demand, MessageType::FloodDemand as u8)
+        );
+        let (pb, b) = q.pop_sendable(&mut credit, now).unwrap();
+        assert_eq!(
+            (pb, b.message[3]),
+            (Priority::Advert, MessageType::FloodAdvert as u8)
+        );
         assert!(q.pop_sendable(&mut credit, now).is_none());
         assert!(credit.timed_out(now + Duration::from_secs(60), cfg.no_credit_timeout));
         credit
@@ -556,7 +575,10 @@ mod tests {
             )
             .unwrap();
         assert!(!credit.timed_out(now + Duration::from_secs(60), cfg.no_credit_timeout));
-        assert_eq!(q.pop_sendable(&mut credit, now).unwrap().message.len(), 500);
+        assert_eq!(
+            q.pop_sendable(&mut credit, now).unwrap().1.message.len(),
+            500
+        );
     }
 
     #[test]

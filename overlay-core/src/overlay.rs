@@ -140,6 +140,8 @@ pub struct OverlayMetrics {
     pub scp_state_sent: u64,
     pub peers_learned: u64,
     pub peers_skipped: u64,
+    /// Connections dropped, by [`DropReason::kind`].
+    pub drops: BTreeMap<&'static str, u64>,
 }
 
 impl OverlayMetrics {
@@ -250,10 +252,32 @@ struct Conn {
     node: Option<NodeId>,
     authenticated: bool,
     preferred: bool,
-    adverts: TxAdverts,
-    queries: QueryLimits,
+    state: PeerState,
     /// The drop was reported; waiting for the host to flush and call `handle_closed`.
     dropped_at: Option<Instant>,
+}
+
+/// The overlay's own per-connection protocol state, beside the `Peer`.
+#[derive(Debug)]
+struct PeerState {
+    adverts: TxAdverts,
+    queries: QueryLimits,
+    stats: ConnStats,
+}
+
+/// What one connection brought us that was new or already known (stellar-core's
+/// per-peer counters, reported in surveys). "Flood" is SCP_MESSAGE, TRANSACTION, the
+/// adverts and demands; "fetch" is tx sets and quorum sets. Sizes are StellarMessage XDR.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConnStats {
+    pub unique_flood_bytes_recv: u64,
+    pub duplicate_flood_bytes_recv: u64,
+    pub unique_fetch_bytes_recv: u64,
+    pub duplicate_fetch_bytes_recv: u64,
+    pub unique_flood_message_recv: u64,
+    pub duplicate_flood_message_recv: u64,
+    pub unique_fetch_message_recv: u64,
+    pub duplicate_fetch_message_recv: u64,
 }
 
 impl Conn {
@@ -597,8 +621,11 @@ impl Overlay {
                 node: None,
                 authenticated: false,
                 preferred: false,
-                adverts,
-                queries,
+                state: PeerState {
+                    adverts,
+                    queries,
+                    stats: ConnStats::default(),
+                },
                 dropped_at: None,
             },
         );
@@ -749,6 +776,11 @@ impl Overlay {
         self.conns.get(&conn).map(|c| &c.peer)
     }
 
+    /// What a connection brought that was new or already known.
+    pub fn conn_stats(&self, conn: ConnId) -> Option<ConnStats> {
+        self.conns.get(&conn).map(|c| c.state.stats)
+    }
+
     /// Every connection (pending and authenticated): (conn, role, transport address).
     pub fn connections(&self) -> impl Iterator<Item = (ConnId, Role, SocketAddr)> + '_ {
         self.conns
@@ -822,11 +854,7 @@ impl Overlay {
             evict: None,
         };
         let Conn {
-            peer,
-            node,
-            adverts,
-            queries,
-            ..
+            peer, node, state, ..
         } = &mut conn;
         let node = *node;
         let ev = peer.poll(now, &mut gate);
@@ -836,7 +864,7 @@ impl Overlay {
             Event::Authenticated(remote) => Action::Authenticated(remote),
             Event::CreditGranted(_) => Action::Nothing,
             Event::Closed(reason) => Action::Closed(reason),
-            Event::Message(m) => self.classify(now, node, adverts, queries, m.message, m.raw),
+            Event::Message(m) => self.classify(now, node, state, m.message, m.raw),
         });
         self.conns.insert(id, conn);
         if let Some(victim) = evict {
@@ -851,11 +879,15 @@ impl Overlay {
         &mut self,
         now: Instant,
         from: Option<NodeId>,
-        adverts: &mut TxAdverts,
-        queries: &mut QueryLimits,
+        state: &mut PeerState,
         message: StellarMessage<'_>,
         raw: &[u8],
     ) -> Action {
+        let PeerState {
+            adverts,
+            queries,
+            stats,
+        } = state;
         if let Some(kind) = QueryKind::from_message_type(message.message_type())
             && !queries.allow(kind, now)
         {
@@ -866,7 +898,7 @@ impl Overlay {
         match message {
             StellarMessage::ScpMessage(_) => {
                 let key = flood_key(raw);
-                if self.flood_received(key, from, raw) {
+                if self.flood_received(key, from, raw, stats) {
                     Action::Deliver(Deliver::Scp(key))
                 } else {
                     Action::Nothing
@@ -878,17 +910,22 @@ impl Overlay {
                     self.demands.record_tx_pull_latency(&hash, node, now);
                 }
                 let key = flood_key(raw);
-                if self.flood_received(key, from, raw) && !self.txs.contains(&hash) {
+                if self.flood_received(key, from, raw, stats) && !self.txs.contains(&hash) {
                     Action::Deliver(Deliver::Transaction(hash))
                 } else {
                     Action::Nothing
                 }
             }
             StellarMessage::FloodAdvert(hashes) => {
+                // Adverts and demands are per-peer batches: counted as unique flood traffic.
+                stats.unique_flood_message_recv += 1;
+                stats.unique_flood_bytes_recv += raw.len() as u64;
                 adverts.receive_advert(&self.config.pull, hashes.iter(), self.ledger);
                 Action::Nothing
             }
             StellarMessage::FloodDemand(hashes) => {
+                stats.unique_flood_message_recv += 1;
+                stats.unique_flood_bytes_recv += raw.len() as u64;
                 let mut items = Vec::new();
                 let metrics = self.demands.metrics_mut();
                 for h in hashes.iter() {
@@ -925,29 +962,40 @@ impl Overlay {
                 None => Action::Nothing,
             },
             StellarMessage::GeneralizedTxSet(x) => {
-                self.item_received(ItemKind::TxSet, generalized_tx_set_hash(x), raw)
+                self.item_received(ItemKind::TxSet, generalized_tx_set_hash(x), raw, stats)
             }
             StellarMessage::TxSet(x) => match legacy_tx_set_hash(x) {
-                Some(h) => self.item_received(ItemKind::TxSet, h, raw),
+                Some(h) => self.item_received(ItemKind::TxSet, h, raw, stats),
                 None => Action::Deliver(Deliver::Other),
             },
             StellarMessage::ScpQuorumSet(x) => {
-                self.item_received(ItemKind::QuorumSet, quorum_set_hash(x), raw)
+                self.item_received(ItemKind::QuorumSet, quorum_set_hash(x), raw, stats)
             }
             StellarMessage::Peers(p) => Action::Peers(p.iter().collect()),
             _ => Action::Deliver(Deliver::Other),
         }
     }
 
-    fn item_received(&mut self, kind: ItemKind, hash: Hash, raw: &[u8]) -> Action {
+    fn item_received(
+        &mut self,
+        kind: ItemKind,
+        hash: Hash,
+        raw: &[u8],
+        stats: &mut ConnStats,
+    ) -> Action {
         let (fetcher, store) = match kind {
             ItemKind::TxSet => (&self.tx_sets, &self.tx_set_store),
             ItemKind::QuorumSet => (&self.quorum_sets, &self.quorum_set_store),
         };
+        let n = raw.len() as u64;
         if store.contains(&hash) {
-            self.metrics.fetch_duplicate_recv_bytes += raw.len() as u64;
+            self.metrics.fetch_duplicate_recv_bytes += n;
+            stats.duplicate_fetch_message_recv += 1;
+            stats.duplicate_fetch_bytes_recv += n;
         } else {
-            self.metrics.fetch_unique_recv_bytes += raw.len() as u64;
+            self.metrics.fetch_unique_recv_bytes += n;
+            stats.unique_fetch_message_recv += 1;
+            stats.unique_fetch_bytes_recv += n;
         }
         if fetcher.is_fetching(&hash) {
             Action::Deliver(Deliver::Item(kind, hash))
@@ -957,18 +1005,29 @@ impl Overlay {
     }
 
     /// Floodgate bookkeeping for a received flood message; true if it is new.
-    fn flood_received(&mut self, key: Hash, from: Option<NodeId>, raw: &[u8]) -> bool {
+    fn flood_received(
+        &mut self,
+        key: Hash,
+        from: Option<NodeId>,
+        raw: &[u8],
+        stats: &mut ConnStats,
+    ) -> bool {
         let new = match from {
             Some(node) => self.floodgate.add_record(key, node, self.ledger),
             None => !self.floodgate.contains(&key),
         };
         let m = &mut self.metrics;
+        let n = raw.len() as u64;
         if new {
             m.flood_unique_recv += 1;
-            m.flood_unique_recv_bytes += raw.len() as u64;
+            m.flood_unique_recv_bytes += n;
+            stats.unique_flood_message_recv += 1;
+            stats.unique_flood_bytes_recv += n;
         } else {
             m.flood_duplicate_recv += 1;
-            m.flood_duplicate_recv_bytes += raw.len() as u64;
+            m.flood_duplicate_recv_bytes += n;
+            stats.duplicate_flood_message_recv += 1;
+            stats.duplicate_flood_bytes_recv += n;
         }
         new
     }
@@ -1134,6 +1193,7 @@ impl Overlay {
             Role::Initiator => self.metrics.outbound_drop += 1,
             Role::Acceptor => self.metrics.inbound_drop += 1,
         }
+        *self.metrics.drops.entry(reason.kind()).or_default() += 1;
         let node = c.node;
         for kind in [ItemKind::TxSet, ItemKind::QuorumSet] {
             self.with_fetcher(kind, |f, peers, rng| f.peer_dropped(id, now, peers, rng));
@@ -1252,7 +1312,7 @@ impl Overlay {
             if !c.live_authenticated() || !floodgate.mark_sent(&key, node) {
                 continue;
             }
-            let sent = c.adverts.send_advert(&cfg, hash, now);
+            let sent = c.state.adverts.send_advert(&cfg, hash, now);
             if sent.is_advertised() {
                 demands.metrics_mut().advertised += 1;
             }
@@ -1297,6 +1357,14 @@ impl Overlay {
             ItemKind::QuorumSet => self.quorum_sets.stop_fetch(item, envelope),
         };
         self.collect_fetch_events();
+    }
+
+    /// A fetcher's counters (asks, DONT_HAVEs, timeouts, completions, ...).
+    pub fn fetch_metrics(&self, kind: ItemKind) -> &crate::fetch::FetchMetrics {
+        match kind {
+            ItemKind::TxSet => self.tx_sets.metrics(),
+            ItemKind::QuorumSet => self.quorum_sets.metrics(),
+        }
     }
 
     /// Whether `item` is being fetched.
@@ -1352,7 +1420,7 @@ impl Overlay {
         self.floodgate.clear_below(ledger);
         self.txs.clear_below(ledger);
         for c in self.conns.values_mut() {
-            c.adverts.clear_below(ledger);
+            c.state.adverts.clear_below(ledger);
         }
     }
 
@@ -1412,7 +1480,7 @@ impl Overlay {
         let conns = self
             .conns
             .values()
-            .flat_map(|c| [c.peer.poll_timeout(), c.adverts.poll_timeout()])
+            .flat_map(|c| [c.peer.poll_timeout(), c.state.adverts.poll_timeout()])
             .flatten();
         let fetch = [self.tx_sets.poll_timeout(), self.quorum_sets.poll_timeout()]
             .into_iter()
@@ -1431,7 +1499,7 @@ impl Overlay {
                 c.peer.handle_timeout(now);
                 due.push(*id);
             }
-            if let Some(batch) = c.adverts.take_ready(now) {
+            if let Some(batch) = c.state.adverts.take_ready(now) {
                 let _ = c
                     .peer
                     .send(now, &StellarMessage::FloodAdvert(TxHashes::new(&batch)));
@@ -1471,7 +1539,7 @@ impl Overlay {
         let mut peers: Vec<(NodeId, &mut TxAdverts)> = conns
             .values_mut()
             .filter(|c| c.live_authenticated())
-            .filter_map(|c| c.node.map(|n| (n, &mut c.adverts)))
+            .filter_map(|c| c.node.map(|n| (n, &mut c.state.adverts)))
             .collect();
         let out = demands.demand(&config.pull, now, &mut peers, |h| txs.contains(h), rng);
         drop(peers);

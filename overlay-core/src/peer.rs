@@ -146,6 +146,46 @@ impl DropReason {
         }
     }
 
+    /// A short stable name for the kind of reason (for per-reason drop counters).
+    pub fn kind(&self) -> &'static str {
+        use DropReason::*;
+        match self {
+            BadFrameLength(_) => "bad-frame-length",
+            CorruptXdr(_) => "corrupt-xdr",
+            UnexpectedHello => "unexpected-hello",
+            CertInvalid(_) => "invalid-cert",
+            Banned => "banned",
+            BadCrypto => "bad-crypto",
+            WrongVersion { .. } => "wrong-version",
+            ConnectingToSelf => "self",
+            WrongNetwork => "wrong-network",
+            BadAddress => "bad-address",
+            AlreadyConnected(_) => "already-connected",
+            OutOfOrderAuth => "out-of-order-auth",
+            PeerRejected => "peer-rejected",
+            FlowControlBytesDisabled => "flow-control-bytes-disabled",
+            BeforeHandshake(_) => "before-handshake",
+            UnexpectedSequence { .. } => "unexpected-sequence",
+            BadMac => "bad-mac",
+            UnexpectedSendMore => "send-more",
+            InvalidSendMoreExtended => "invalid-send-more-extended",
+            CapacityOverflow => "capacity-overflow",
+            PeerAtCapacity => "peer-at-capacity",
+            PeersFromInitiator => "peers-from-initiator",
+            TooManyPeers => "too-many-peers",
+            IdleTimeout => "idle-timeout",
+            NoCreditTimeout => "no-credit-timeout",
+            Straggling => "straggling",
+            TransmitOverflow => "transmit-overflow",
+            RemoteError { .. } => "remote-error",
+            RemoteClosed => "remote-closed",
+            DroppedByUser => "dropped-by-user",
+            Shutdown => "shutdown",
+            PreferredPeerSelected => "preferred-peer-selected",
+            OutOfSync => "out-of-sync",
+        }
+    }
+
     /// Whether the remote ended the connection (rather than us).
     pub fn by_remote(&self) -> bool {
         matches!(
@@ -363,6 +403,17 @@ pub struct PeerStats {
     /// Round trip of the last latency ping.
     pub last_ping: Option<Duration>,
     pub pings: u64,
+    /// Time flood messages waited for credit, per outbound queue (SCP, transaction, demand,
+    /// advert): stellar-core's `overlay.outbound-queue.*` timers.
+    pub queue_delay: [QueueDelay; 4],
+}
+
+/// How long messages of one outbound queue waited before being written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueDelay {
+    pub count: u64,
+    pub total: Duration,
+    pub max: Duration,
 }
 
 /// Everything needed to create a [`Peer`].
@@ -819,8 +870,13 @@ impl Conn {
         if self.state != State::GotAuth {
             return;
         }
-        while let Some(q) = self.queues.pop_sendable(&mut self.outbound, now) {
+        while let Some((priority, q)) = self.queues.pop_sendable(&mut self.outbound, now) {
             let Some(keys) = &self.keys else { return };
+            let delay = now - q.enqueued;
+            let d = &mut self.stats.queue_delay[priority as usize];
+            d.count += 1;
+            d.total += delay;
+            d.max = d.max.max(delay);
             let m = &q.message;
             write_frame_with(
                 &mut self.tx,

@@ -20,7 +20,9 @@ use core::time::Duration;
 use sha2::{Digest, Sha256};
 
 use crate::ConnId;
+use crate::auth::Role;
 use crate::auth::{LocalNode, NetworkId, NodeId, NodeKey};
+use crate::fetch::ItemKind;
 use crate::flood::{flood_key, sha256};
 use crate::overlay::{Overlay, OverlayConfig, OverlayEvent};
 use crate::peer::DropReason;
@@ -45,6 +47,10 @@ pub struct LinkParams {
     pub bandwidth: u64,
     /// Chance, in parts per million, that a write is delayed by a retransmission.
     pub loss_ppm: u32,
+    /// The sender's socket buffer: with a bandwidth set, a node stops writing to the link
+    /// while this many bytes wait to be serialized (so its peer queues build up and trim,
+    /// as they would behind a slow TCP connection).
+    pub send_buffer: u64,
 }
 
 impl Default for LinkParams {
@@ -54,6 +60,7 @@ impl Default for LinkParams {
             jitter: Duration::ZERO,
             bandwidth: 0,
             loss_ppm: 0,
+            send_buffer: 64 * 1024,
         }
     }
 }
@@ -95,8 +102,9 @@ pub struct NodeStats {
     pub scp_seen: BTreeMap<Hash, Instant>,
     /// Transaction hashes received (or originated), with the first time.
     pub tx_seen: BTreeMap<Hash, Instant>,
-    /// Tx sets and quorum sets fetched, in order.
+    /// Tx sets and quorum sets fetched, in order, with when.
     pub items_fetched: Vec<Hash>,
+    pub fetches_cancelled: Vec<Hash>,
     pub authenticated: u64,
     pub dropped: u64,
     pub last_drop: Option<DropReason>,
@@ -135,6 +143,10 @@ enum SimEvent {
     Timer {
         node: usize,
     },
+    /// A node's link has room in its send buffer again.
+    Writable {
+        node: usize,
+    },
 }
 
 /// One simulated network.
@@ -150,6 +162,8 @@ pub struct Network {
     /// Connection ends: (node, conn) → (remote node, remote conn).
     ends: BTreeMap<(usize, ConnId), (usize, ConnId)>,
     queue: BinaryHeap<Reverse<(Instant, u64, SimEvent)>>,
+    /// Connections a partition cut, (dialler, dialled), re-dialled on heal.
+    cut: Vec<(usize, usize)>,
     seq: u64,
     trace: Sha256,
     /// Frames-carrying writes delivered.
@@ -180,6 +194,7 @@ impl Network {
             links: BTreeMap::new(),
             ends: BTreeMap::new(),
             queue: BinaryHeap::new(),
+            cut: Vec::new(),
             seq: 0,
             trace: Sha256::new(),
             deliveries: 0,
@@ -198,9 +213,16 @@ impl Network {
 
     /// Adds a node with a fresh identity drawn from the simulation's seed.
     pub fn add_node(&mut self) -> usize {
+        self.add_node_with(|_| {})
+    }
+
+    /// Adds a node whose overlay settings `tweak` adjusts (known or preferred peers, limits).
+    pub fn add_node_with(&mut self, tweak: impl FnOnce(&mut OverlayConfig)) -> usize {
         let key_seed = self.rng.bytes32();
         let i = self.nodes.len();
-        let overlay = self.make_overlay(key_seed, i);
+        let mut config = self.config.overlay.clone();
+        tweak(&mut config);
+        let overlay = self.make_overlay(key_seed, i, config);
         let address = node_address(i);
         self.by_address.insert(address, i);
         self.nodes.push(SimNode {
@@ -215,7 +237,15 @@ impl Network {
         i
     }
 
-    fn make_overlay(&mut self, key_seed: [u8; 32], index: usize) -> Overlay {
+    /// The address node `i` listens on (known before the node is added).
+    pub fn address(i: usize) -> SocketAddrV4 {
+        match node_address(i) {
+            SocketAddr::V4(a) => a,
+            SocketAddr::V6(_) => SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0),
+        }
+    }
+
+    fn make_overlay(&mut self, key_seed: [u8; 32], index: usize, config: OverlayConfig) -> Overlay {
         let mut local = LocalNode::new(
             NodeKey::from_seed(key_seed),
             self.network_id,
@@ -223,13 +253,7 @@ impl Network {
         );
         local.listening_port = node_address(index).port();
         let clock = WallClock::new(Instant::ZERO, SIM_UNIX_START);
-        Overlay::new(
-            Arc::new(local),
-            self.config.overlay.clone(),
-            clock,
-            self.rng.bytes32(),
-            self.now,
-        )
+        Overlay::new(Arc::new(local), config, clock, self.rng.bytes32(), self.now)
     }
 
     pub fn node_id(&self, i: usize) -> NodeId {
@@ -415,6 +439,13 @@ impl Network {
             .map(|((n, c), (m, d))| (*n, *c, *m, *d))
             .collect();
         for (n, c, m, d) in cut {
+            let dialled = self.nodes[n]
+                .overlay
+                .connections()
+                .any(|(id, role, _)| id == c && role == Role::Initiator);
+            if dialled {
+                self.cut.push((n, m));
+            }
             self.ends.remove(&(n, c));
             self.ends.remove(&(m, d));
             let now = self.now;
@@ -423,10 +454,13 @@ impl Network {
         }
     }
 
-    /// Brings every link back up (connections must be re-dialled).
+    /// Brings every link back up and re-dials the connections a partition cut.
     pub fn heal(&mut self) {
         for l in self.links.values_mut() {
             l.up = true;
+        }
+        for (a, b) in core::mem::take(&mut self.cut) {
+            self.connect(a, b);
         }
     }
 
@@ -450,10 +484,26 @@ impl Network {
     /// Restarts a stopped node with the same identity and an empty state.
     pub fn restart(&mut self, node: usize) {
         let seed = self.nodes[node].key_seed;
-        self.nodes[node].overlay = self.make_overlay(seed, node);
+        let config = self.nodes[node].overlay.config().clone();
+        self.nodes[node].overlay = self.make_overlay(seed, node, config);
         self.nodes[node].alive = true;
         self.nodes[node].timer = None;
         self.arm(node);
+    }
+
+    /// `node` fetches a tx set or quorum set for the envelope `envelope` of `slot`.
+    pub fn fetch(&mut self, node: usize, kind: ItemKind, item: Hash, envelope: Hash, slot: u64) {
+        let now = self.now;
+        self.nodes[node]
+            .overlay
+            .fetch(now, kind, item, envelope, slot);
+        self.service(node);
+    }
+
+    /// `node` stops waiting for `item` on behalf of `envelope`.
+    pub fn stop_fetch(&mut self, node: usize, kind: ItemKind, item: Hash, envelope: Hash) {
+        self.nodes[node].overlay.stop_fetch(kind, &item, &envelope);
+        self.service(node);
     }
 
     /// `node` bans `target` (dropping any connection to it).
@@ -487,30 +537,29 @@ impl Network {
         self.run_until(until);
     }
 
-    /// Runs until `done` holds (checked after each event) or `limit` passes; returns
-    /// whether `done` held.
+    /// Runs until `done` holds or `limit` passes; returns whether `done` held. `done` is
+    /// checked every millisecond of virtual time (a check can be costly), so the run stops
+    /// at most 1 ms after the condition became true.
     pub fn run_while_not(
         &mut self,
         limit: Duration,
         mut done: impl FnMut(&Network) -> bool,
     ) -> bool {
         let until = self.now + limit;
-        while !done(self) {
-            let Some(Reverse((at, _, _))) = self.queue.peek() else {
-                return false;
-            };
-            if *at > until {
-                self.now = until;
+        let step = Duration::from_millis(1);
+        loop {
+            if done(self) {
+                return true;
+            }
+            if self.now >= until {
                 return false;
             }
-            let Some(Reverse((at, _, ev))) = self.queue.pop() else {
-                return false;
+            let next = match self.queue.peek() {
+                Some(Reverse((at, _, _))) => (*at).max(self.now + step).min(until),
+                None => return done(self),
             };
-            self.now = at;
-            self.events += 1;
-            self.handle(ev);
+            self.run_until(next);
         }
-        true
     }
 
     fn handle(&mut self, ev: SimEvent) {
@@ -568,6 +617,11 @@ impl Network {
                     self.service(node);
                 }
             }
+            SimEvent::Writable { node } => {
+                if self.nodes[node].alive {
+                    self.service(node);
+                }
+            }
             SimEvent::Timer { node } => {
                 if self.nodes[node].timer != Some(now) || !self.nodes[node].alive {
                     return;
@@ -619,7 +673,10 @@ impl Network {
                         self.trace.update(hash);
                         n.stats.items_fetched.push(hash);
                     }
-                    OverlayEvent::FetchCancelled { item, .. } => self.trace.update(item),
+                    OverlayEvent::FetchCancelled { item, .. } => {
+                        self.trace.update(item);
+                        n.stats.fetches_cancelled.push(item);
+                    }
                     OverlayEvent::Message { .. } => {}
                 }
             }
@@ -650,57 +707,88 @@ impl Network {
         self.arm(node);
     }
 
-    /// Moves every pending write of `node` onto its links.
+    /// Moves the pending writes of `node` onto its links, as far as each link's send
+    /// buffer has room; a full link wakes the node again when it drains.
     fn flush(&mut self, node: usize) {
         let now = self.now;
-        loop {
-            let mut buf = core::mem::take(&mut self.buf);
-            buf.clear();
-            let Some(conn) = self.nodes[node].overlay.poll_transmit(now, &mut buf) else {
-                self.buf = buf;
-                break;
-            };
-            let Some(&(to, to_conn)) = self.ends.get(&(node, conn)) else {
-                self.buf = buf;
-                continue;
-            };
-            let jitter = self.config.link.jitter;
-            let loss = self.rng.below(1_000_000) < u64::from(self.link(node, to).params.loss_ppm);
-            let extra_jitter = if jitter.is_zero() {
-                Duration::ZERO
-            } else {
-                Duration::from_micros(self.rng.below(jitter.as_micros() as u64 + 1))
-            };
-            let link = self.link(node, to);
-            if !link.up {
-                self.buf = buf;
-                continue;
+        let conns: Vec<(ConnId, usize, ConnId)> = self
+            .ends
+            .range((node, ConnId(0))..(node + 1, ConnId(0)))
+            .map(|(&(_, c), &(to, d))| (c, to, d))
+            .collect();
+        let mut wake: Option<Instant> = None;
+        for (conn, to, to_conn) in conns {
+            while self.nodes[node].overlay.has_output(conn) {
+                let link = self.link(node, to);
+                if !link.up {
+                    break;
+                }
+                let params = link.params;
+                let backlog = match params.bandwidth {
+                    0 => 0,
+                    bw => {
+                        (link.free_at.saturating_since(now).as_micros() as u64).saturating_mul(bw)
+                            / 1_000_000
+                    }
+                };
+                if backlog >= params.send_buffer {
+                    // Writable again once the buffer has drained below its size.
+                    let drain = params.send_buffer.saturating_mul(1_000_000) / params.bandwidth;
+                    let at = Instant::from_micros(link.free_at.as_micros().saturating_sub(drain))
+                        .max(now + Duration::from_micros(1));
+                    wake = Some(wake.map_or(at, |w| w.min(at)));
+                    break;
+                }
+                let mut buf = core::mem::take(&mut self.buf);
+                buf.clear();
+                self.nodes[node].overlay.transmit(now, conn, &mut buf);
+                if buf.is_empty() {
+                    self.buf = buf;
+                    break;
+                }
+                self.schedule_write(node, to, to_conn, buf);
             }
-            let start = link.free_at.max(now);
-            let serialize = match link.params.bandwidth {
-                0 => Duration::ZERO,
-                bw => Duration::from_micros(buf.len() as u64 * 1_000_000 / bw),
-            };
-            link.free_at = start + serialize;
-            let mut at = link.free_at + link.params.latency + extra_jitter;
-            if loss {
-                at = at + RTO;
-            }
-            at = at.max(link.last_delivery);
-            link.last_delivery = at;
-            link.bytes += buf.len() as u64;
-            link.writes += 1;
-            // Hand the buffer to the event; keep a fresh one for the next write.
-            self.buf = Vec::with_capacity(buf.len().max(1024));
-            self.push(
-                at,
-                SimEvent::Deliver {
-                    node: to,
-                    conn: to_conn,
-                    bytes: buf,
-                },
-            );
         }
+        if let Some(at) = wake {
+            self.push(at, SimEvent::Writable { node });
+        }
+    }
+
+    /// Puts one write on the link `node → to`: serialization at the link's bandwidth, then
+    /// latency, jitter and an occasional retransmission, never reordering.
+    fn schedule_write(&mut self, node: usize, to: usize, to_conn: ConnId, buf: Vec<u8>) {
+        let now = self.now;
+        let jitter = self.link(node, to).params.jitter;
+        let loss = self.rng.below(1_000_000) < u64::from(self.link(node, to).params.loss_ppm);
+        let extra = if jitter.is_zero() {
+            Duration::ZERO
+        } else {
+            Duration::from_micros(self.rng.below(jitter.as_micros() as u64 + 1))
+        };
+        let link = self.link(node, to);
+        let start = link.free_at.max(now);
+        let serialize = match link.params.bandwidth {
+            0 => Duration::ZERO,
+            bw => Duration::from_micros(buf.len() as u64 * 1_000_000 / bw),
+        };
+        link.free_at = start + serialize;
+        let mut at = link.free_at + link.params.latency + extra;
+        if loss {
+            at = at + RTO;
+        }
+        at = at.max(link.last_delivery);
+        link.last_delivery = at;
+        link.bytes += buf.len() as u64;
+        link.writes += 1;
+        self.buf = Vec::with_capacity(buf.len().max(1024));
+        self.push(
+            at,
+            SimEvent::Deliver {
+                node: to,
+                conn: to_conn,
+                bytes: buf,
+            },
+        );
     }
 
     fn arm(&mut self, node: usize) {
