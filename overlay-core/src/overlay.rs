@@ -325,7 +325,8 @@ pub struct Overlay {
     rng: Rng,
     nonce_seed: [u8; 32],
     nonce_counter: u64,
-    conns: BTreeMap<ConnId, Conn>,
+    /// Boxed: a connection is moved out of the map while its peer is polled.
+    conns: BTreeMap<ConnId, Box<Conn>>,
     next_conn: u64,
     /// Connections that may have events to deliver.
     ready: VecDeque<ConnId>,
@@ -366,7 +367,7 @@ struct Gate<'g> {
     me: ConnId,
     now_unix: u64,
     bans: &'g BTreeSet<NodeId>,
-    others: &'g BTreeMap<ConnId, Conn>,
+    others: &'g BTreeMap<ConnId, Box<Conn>>,
     config: &'g OverlayConfig,
     book: &'g mut PeerBook<Box<dyn PeerStore + Send>>,
     rng: &'g mut Rng,
@@ -612,7 +613,7 @@ impl Overlay {
         let queries = QueryLimits::new(self.config.queries.clone());
         self.conns.insert(
             id,
-            Conn {
+            Box::new(Conn {
                 peer,
                 role,
                 address,
@@ -627,7 +628,7 @@ impl Overlay {
                     stats: ConnStats::default(),
                 },
                 dropped_at: None,
-            },
+            }),
         );
         id
     }
@@ -855,7 +856,7 @@ impl Overlay {
         };
         let Conn {
             peer, node, state, ..
-        } = &mut conn;
+        } = &mut *conn;
         let node = *node;
         let ev = peer.poll(now, &mut gate);
         let evict = gate.evict;
@@ -1237,7 +1238,7 @@ impl Overlay {
 }
 
 /// The fetchers' view of the authenticated peers, in connection order (deterministic).
-fn peer_views(conns: &BTreeMap<ConnId, Conn>) -> Vec<PeerView> {
+fn peer_views(conns: &BTreeMap<ConnId, Box<Conn>>) -> Vec<PeerView> {
     conns
         .iter()
         .filter(|(_, c)| c.live_authenticated())
@@ -1250,7 +1251,7 @@ fn peer_views(conns: &BTreeMap<ConnId, Conn>) -> Vec<PeerView> {
 
 /// Whether a connection's node is known to have an envelope (by floodgate key).
 fn knows_fn<'a>(
-    conns: &'a BTreeMap<ConnId, Conn>,
+    conns: &'a BTreeMap<ConnId, Box<Conn>>,
     floodgate: &'a Floodgate,
 ) -> impl Fn(ConnId, &Hash) -> bool + 'a {
     move |conn, envelope| {

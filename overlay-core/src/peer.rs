@@ -514,7 +514,7 @@ impl Peer {
             remote: None,
             send_seq: 0,
             recv_seq: 0,
-            tx: Vec::with_capacity(16 * 1024),
+            tx: Vec::new(),
             tx_newest: now,
             inbound: InboundCredit::default(),
             outbound: OutboundCredit::new(now),

@@ -162,6 +162,10 @@ pub struct Network {
     /// Connection ends: (node, conn) → (remote node, remote conn).
     ends: BTreeMap<(usize, ConnId), (usize, ConnId)>,
     queue: BinaryHeap<Reverse<(Instant, u64, SimEvent)>>,
+    /// How many nodes have seen each SCP message / transaction (kept as they first see it,
+    /// so completion checks are cheap), and how many items every node has seen.
+    reach: BTreeMap<Hash, usize>,
+    everywhere: usize,
     /// Connections a partition cut, (dialler, dialled), re-dialled on heal.
     cut: Vec<(usize, usize)>,
     seq: u64,
@@ -195,6 +199,8 @@ impl Network {
             ends: BTreeMap::new(),
             queue: BinaryHeap::new(),
             cut: Vec::new(),
+            reach: BTreeMap::new(),
+            everywhere: 0,
             seq: 0,
             trace: Sha256::new(),
             deliveries: 0,
@@ -405,7 +411,9 @@ impl Network {
         let msg = nominate(&key, &self.network_id, slot);
         let k = flood_key(&msg);
         let now = self.now;
-        self.nodes[node].stats.scp_seen.entry(k).or_insert(now);
+        if self.nodes[node].stats.scp_seen.insert(k, now).is_none() {
+            self.count_reach(k);
+        }
         self.nodes[node].overlay.broadcast(now, &msg);
         self.service(node);
         k
@@ -416,7 +424,9 @@ impl Network {
         let env = transaction_envelope(&self.node_id(node), i);
         let h = sha256(&env);
         let now = self.now;
-        self.nodes[node].stats.tx_seen.entry(h).or_insert(now);
+        if self.nodes[node].stats.tx_seen.insert(h, now).is_none() {
+            self.count_reach(h);
+        }
         self.nodes[node].overlay.add_transaction(now, &env);
         self.service(node);
         h
@@ -638,6 +648,7 @@ impl Network {
     fn service(&mut self, node: usize) {
         let now = self.now;
         loop {
+            let mut reached = None;
             let mut relay_scp = None;
             let mut relay_tx = None;
             let mut closed = None;
@@ -653,12 +664,14 @@ impl Network {
                         let k = flood_key(message);
                         self.trace.update(k);
                         if n.stats.scp_seen.insert(k, now).is_none() {
+                            reached = Some(k);
                             relay_scp = Some(message.to_vec());
                         }
                     }
                     OverlayEvent::Transaction { hash, envelope, .. } => {
                         self.trace.update(hash);
                         if n.stats.tx_seen.insert(hash, now).is_none() {
+                            reached = Some(hash);
                             relay_tx = Some(envelope.to_vec());
                         }
                     }
@@ -679,6 +692,9 @@ impl Network {
                     }
                     OverlayEvent::Message { .. } => {}
                 }
+            }
+            if let Some(h) = reached {
+                self.count_reach(h);
             }
             if let Some(m) = relay_scp {
                 self.nodes[node].overlay.broadcast(now, &m);
@@ -815,18 +831,25 @@ impl Network {
 
     /// How many nodes have seen the SCP message with flood key `k`.
     pub fn scp_reach(&self, k: &Hash) -> usize {
-        self.nodes
-            .iter()
-            .filter(|n| n.stats.scp_seen.contains_key(k))
-            .count()
+        self.reach.get(k).copied().unwrap_or(0)
     }
 
     /// How many nodes have the transaction `h`.
     pub fn tx_reach(&self, h: &Hash) -> usize {
-        self.nodes
-            .iter()
-            .filter(|n| n.stats.tx_seen.contains_key(h))
-            .count()
+        self.reach.get(h).copied().unwrap_or(0)
+    }
+
+    /// How many SCP messages and transactions every node has seen.
+    pub fn everywhere(&self) -> usize {
+        self.everywhere
+    }
+
+    fn count_reach(&mut self, h: Hash) {
+        let n = self.reach.entry(h).or_insert(0);
+        *n += 1;
+        if *n == self.nodes.len() {
+            self.everywhere += 1;
+        }
     }
 }
 

@@ -45,7 +45,7 @@ pub struct FrameDecoder {
 impl FrameDecoder {
     pub fn new() -> Self {
         FrameDecoder {
-            buf: Vec::with_capacity(64 * 1024),
+            buf: Vec::new(),
             start: 0,
             lent: 0,
         }
