@@ -38,7 +38,9 @@ use crate::fetch::{
 };
 use crate::flood::{BoundedStore, Floodgate, ScpState, flood_key, sha256};
 use crate::flow::ScpWindow;
-use crate::peer::{Admission, DropReason, Event, Peer, PeerConfig, PeerSetup, RemoteInfo};
+use crate::peer::{
+    Admission, DropReason, Event, Peer, PeerConfig, PeerSetup, RemoteInfo, SendError,
+};
 use crate::peers::{
     AddressPolicy, AuthAdmission, Connection, ConnectionCounts, ConnectionLimits, MemoryPeerStore,
     PeerBook, PeerStore, admit_authenticated, plan_dials,
@@ -49,6 +51,9 @@ use crate::time::{Instant, WallClock};
 use crate::wire::{
     DontHave, Hash, MessageType, PeerAddress, ScpEnvelope, StellarMessage, TxHashes,
 };
+
+/// Banned node IDs kept at most (stellar-core's ban table has no bound; bans are manual).
+pub const MAX_BANS: usize = 100_000;
 
 /// Node-level settings, stellar-core's defaults.
 #[derive(Debug, Clone)]
@@ -663,7 +668,10 @@ impl Overlay {
     /// Dials `address` (`/connect`, or the tick): counts the attempt in the peer book and
     /// asks the host to connect. Already connected or being dialled: nothing happens.
     pub fn connect(&mut self, now: Instant, address: SocketAddrV4) -> bool {
-        if self.connection_state(address) == Connection::Outbound {
+        let pending = self.pending(Role::Initiator) + self.dialing.len();
+        if self.connection_state(address) == Connection::Outbound
+            || pending >= self.config.limits.max_outbound_pending_connections
+        {
             return false;
         }
         let unix = self.unix(now);
@@ -735,8 +743,12 @@ impl Overlay {
         }
     }
 
-    /// Bans a node (checked at HELLO) and drops its connections.
-    pub fn ban(&mut self, now: Instant, node: NodeId) {
+    /// Bans a node (checked at HELLO) and drops its connections. Returns false when the ban
+    /// list is full ([`MAX_BANS`]).
+    pub fn ban(&mut self, now: Instant, node: NodeId) -> bool {
+        if self.bans.len() >= MAX_BANS && !self.bans.contains(&node) {
+            return false;
+        }
         self.bans.insert(node);
         let ids: Vec<ConnId> = self
             .conns
@@ -747,6 +759,7 @@ impl Overlay {
         for id in ids {
             self.drop_peer(now, id, DropReason::DroppedByUser);
         }
+        true
     }
 
     pub fn unban(&mut self, node: &NodeId) -> bool {
@@ -1326,6 +1339,18 @@ impl Overlay {
         hash
     }
 
+    /// Sends one message to one authenticated peer (a host's own GET_SCP_STATE, a survey
+    /// message, ...): flood messages wait for credit, others go out at once.
+    pub fn send(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        message: &StellarMessage<'_>,
+    ) -> Result<(), SendError> {
+        let c = self.conns.get_mut(&conn).ok_or(SendError::Closed)?;
+        c.peer.send(now, message)
+    }
+
     /// Whether the node holds transaction `hash` (to serve demands).
     pub fn has_transaction(&self, hash: &Hash) -> bool {
         self.txs.contains(hash)
@@ -1645,4 +1670,75 @@ fn drain_closed(peer: &mut Peer) -> Option<DropReason> {
         }
     }
     reason
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::{NetworkId, NodeKey};
+
+    fn overlay(config: OverlayConfig) -> Overlay {
+        let local = LocalNode::new(
+            NodeKey::from_seed([1; 32]),
+            NetworkId::from_passphrase("t"),
+            [2; 32],
+        );
+        Overlay::new(
+            Arc::new(local),
+            config,
+            WallClock::new(Instant::ZERO, 1_750_000_000),
+            [3; 32],
+            Instant::ZERO,
+        )
+    }
+
+    #[test]
+    fn the_ban_list_is_bounded() {
+        let mut o = overlay(OverlayConfig::default());
+        for i in 0..MAX_BANS as u64 + 10 {
+            let mut id = [0u8; 32];
+            id[..8].copy_from_slice(&i.to_be_bytes());
+            let ok = o.ban(Instant::ZERO, NodeId(id));
+            assert_eq!(ok, i < MAX_BANS as u64);
+        }
+        assert_eq!(o.bans().count(), MAX_BANS);
+        assert!(o.unban(&NodeId([0; 32])));
+    }
+
+    #[test]
+    fn dials_in_flight_are_bounded_by_the_outbound_pending_limit() {
+        let mut config = OverlayConfig::default();
+        config.limits.max_outbound_pending_connections = 4;
+        let mut o = overlay(config);
+        let asked: usize = (0..20u8)
+            .map(|i| o.connect(Instant::ZERO, SocketAddrV4::new([1, 2, 3, i].into(), 11625)))
+            .filter(|ok| *ok)
+            .count();
+        assert_eq!(asked, 4);
+        let mut connects = 0;
+        while let Some(ev) = o.poll_event(Instant::ZERO) {
+            assert!(matches!(ev, OverlayEvent::Connect(_)));
+            connects += 1;
+        }
+        assert_eq!(connects, 4);
+        // A failed dial frees its slot; dialling the same address twice is refused.
+        o.handle_connect_failed(
+            Instant::ZERO,
+            SocketAddr::V4(SocketAddrV4::new([1, 2, 3, 0].into(), 11625)),
+        );
+        assert!(!o.connect(Instant::ZERO, SocketAddrV4::new([1, 2, 3, 1].into(), 11625)));
+        assert!(o.connect(Instant::ZERO, SocketAddrV4::new([1, 2, 3, 9].into(), 11625)));
+    }
+
+    #[test]
+    fn inbound_pending_connections_are_bounded() {
+        let mut config = OverlayConfig::default();
+        config.limits.max_inbound_pending_connections = 3;
+        let mut o = overlay(config);
+        let accepted = (0..10u8)
+            .filter_map(|i| o.handle_accept(Instant::ZERO, SocketAddr::from(([9, 9, 9, i], 5000))))
+            .count();
+        assert_eq!(accepted, 3);
+        assert_eq!(o.metrics.inbound_reject, 7);
+    }
 }

@@ -516,6 +516,20 @@ impl Network {
         self.service(node);
     }
 
+    /// `node` sends one message (StellarMessage XDR) to its authenticated peer `to`.
+    pub fn send(&mut self, node: usize, to: usize, message: &[u8]) -> bool {
+        let Some(conn) = self.nodes[node].overlay.conn_of(&self.node_id(to)) else {
+            return false;
+        };
+        let Ok(msg) = crate::wire::StellarMessage::decode(message) else {
+            return false;
+        };
+        let now = self.now;
+        let ok = self.nodes[node].overlay.send(now, conn, &msg).is_ok();
+        self.service(node);
+        ok
+    }
+
     /// `node` bans `target` (dropping any connection to it).
     pub fn ban(&mut self, node: usize, target: usize) {
         let id = self.node_id(target);

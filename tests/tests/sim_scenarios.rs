@@ -434,3 +434,29 @@ fn killed_nodes_restart_and_rejoin() {
     let k2 = net.inject_scp(1, 2);
     assert!(net.run_while_not(Duration::from_secs(2), |n| n.scp_reach(&k2) == 5));
 }
+
+#[test]
+fn get_scp_state_is_answered_up_to_the_query_limit() {
+    let mut net = Network::new(config(29));
+    net.full_mesh(2);
+    net.run_for(Duration::from_secs(1));
+    net.inject_scp(1, 5);
+    net.inject_scp(1, 6);
+    net.run_for(Duration::from_secs(1));
+    let conn = net.nodes[0].overlay.conn_of(&net.node_id(1)).unwrap();
+    let before = net.nodes[0].overlay.conn_stats(conn).unwrap();
+    let mut ask = (MessageType::GetScpState as i32).to_be_bytes().to_vec();
+    ask.extend_from_slice(&0u32.to_be_bytes());
+    for _ in 0..15 {
+        assert!(net.send(0, 1, &ask));
+    }
+    net.run_for(Duration::from_secs(1));
+    let after = net.nodes[0].overlay.conn_stats(conn).unwrap();
+    let got = (after.unique_flood_message_recv + after.duplicate_flood_message_recv)
+        - (before.unique_flood_message_recv + before.duplicate_flood_message_recv);
+    // 10 GET_SCP_STATE per window are served, the one sent after the handshake included:
+    // 9 more answered (2 envelopes each), the other 6 ignored, the connection kept.
+    assert_eq!(got, 18);
+    assert_eq!(net.nodes[1].overlay.metrics.queries_ignored, 6);
+    assert!(net.nodes[0].overlay.conn_of(&net.node_id(1)).is_some());
+}
