@@ -3,5 +3,7 @@
 //! The protocol lives in `overlay-core`; this crate only moves bytes, keeps time, draws
 //! randomness and prints.
 
+pub mod config;
+pub mod db;
 pub mod single;
 pub mod synthetic;

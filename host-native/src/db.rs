@@ -1,0 +1,1 @@
+//! The SQLite peer book and ban list (under construction).
