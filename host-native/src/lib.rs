@@ -3,7 +3,12 @@
 //! The protocol lives in `overlay-core`; this crate only moves bytes, keeps time, draws
 //! randomness and prints.
 
+pub mod admin;
 pub mod config;
 pub mod db;
+pub mod localnet;
+pub mod node;
+pub mod relay;
 pub mod single;
 pub mod synthetic;
+pub mod traffic;

@@ -24,6 +24,22 @@ enum Command {
         #[command(subcommand)]
         mode: PeerMode,
     },
+    /// A local network of nodes on loopback with generated traffic; prints the admin URLs
+    /// and live counters. Needs no outside network.
+    Localnet {
+        /// How many nodes.
+        #[arg(long, default_value_t = 5)]
+        nodes: usize,
+        /// Seconds between generated SCP slots (0 for none).
+        #[arg(long, default_value_t = 2.0)]
+        slot_secs: f64,
+        /// Transactions per second submitted across the network (0 for none).
+        #[arg(long, default_value_t = 20)]
+        tx_rate: u32,
+        /// Stop after this many seconds (default: run until Ctrl-C).
+        #[arg(long)]
+        duration: Option<u64>,
+    },
     /// Two peers on loopback in one process: the handshake and message flow, printed.
     Demo {
         /// Transactions each side sends.
@@ -209,6 +225,67 @@ async fn demo(transactions: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn localnet(
+    nodes: usize,
+    slot_secs: f64,
+    tx_rate: u32,
+    duration: Option<u64>,
+) -> anyhow::Result<()> {
+    use host_native::localnet::{self, LocalnetOptions};
+    use host_native::node::Command as NodeCommand;
+    anyhow::ensure!(nodes >= 1, "--nodes must be at least 1");
+    let opts = LocalnetOptions {
+        nodes,
+        slot_secs,
+        tx_rate,
+        ..LocalnetOptions::default()
+    };
+    println!(
+        "starting {nodes} nodes on 127.0.0.1 (network \"{}\")...",
+        localnet::LOCALNET_PASSPHRASE
+    );
+    let net = localnet::start(&opts).await?;
+    for (i, n) in net.nodes.iter().enumerate() {
+        let http = n.http.map(|a| format!("http://{a}")).unwrap_or_default();
+        println!(
+            "node {i}: {}  peer port {}  admin {http}/info  {http}/peers  {http}/metrics",
+            n.handle.node_id,
+            n.handle.peer_addr.port()
+        );
+    }
+    println!(
+        "live counters every 2 s (peers in/out, SCP relayed, transactions advertised, flood duplicates); Ctrl-C stops"
+    );
+    let stop = async {
+        match duration {
+            Some(s) => tokio::time::sleep(std::time::Duration::from_secs(s)).await,
+            None => ctrl_c().await,
+        }
+    };
+    tokio::pin!(stop);
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(2));
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = every.tick() => {
+                let mut line = String::new();
+                for (i, n) in net.nodes.iter().enumerate() {
+                    let Ok(info) = n.handle.ask(NodeCommand::Info).await else { continue };
+                    let peers = info["info"]["peers"]["authenticated_count"].as_u64().unwrap_or(0);
+                    let relay = &info["info"]["relay"];
+                    line.push_str(&format!(
+                        "[{i}] peers {peers} scp {} tx {} | ",
+                        relay["scp_relayed"], relay["tx_advertised"]
+                    ));
+                }
+                println!("{}", line.trim_end_matches(" | "));
+            }
+        }
+    }
+    println!("stopping...");
+    net.shutdown().await
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -232,6 +309,12 @@ async fn main() -> anyhow::Result<()> {
             .await?;
         }
         Command::Demo { transactions } => demo(transactions).await?,
+        Command::Localnet {
+            nodes,
+            slot_secs,
+            tx_rate,
+            duration,
+        } => localnet(nodes, slot_secs, tx_rate, duration).await?,
     }
     Ok(())
 }

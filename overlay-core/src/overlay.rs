@@ -1351,6 +1351,21 @@ impl Overlay {
         c.peer.send(now, message)
     }
 
+    /// `forgetRecord`: the application rejected a flooded message (bad signature, invalid
+    /// transaction); a later valid copy may flood again.
+    pub fn forget(&mut self, key: &Hash) {
+        self.floodgate.forget(key);
+    }
+
+    /// Whether the node holds a tx set / quorum set (to serve GET_* and to know what an SCP
+    /// envelope still waits for).
+    pub fn has_item(&self, kind: ItemKind, hash: &Hash) -> bool {
+        match kind {
+            ItemKind::TxSet => self.tx_set_store.contains(hash),
+            ItemKind::QuorumSet => self.quorum_set_store.contains(hash),
+        }
+    }
+
     /// Whether the node holds transaction `hash` (to serve demands).
     pub fn has_transaction(&self, hash: &Hash) -> bool {
         self.txs.contains(hash)

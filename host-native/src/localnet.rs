@@ -1,0 +1,220 @@
+//! `stellar-overlay localnet`: N nodes on loopback in one process, with generated keys, a
+//! connected topology (each node knows a few earlier ones; PEERS does the rest) and a
+//! traffic generator producing signed SCP envelopes (whose tx sets and quorum sets peers
+//! fetch) and well-formed transactions. Needs no outside network.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use overlay_core::overlay::OverlayConfig;
+use overlay_core::peers::{AddressPolicy, ConnectionConfig, ConnectionLimits, MemoryPeerStore};
+use overlay_core::{LocalNode, NetworkId, NodeId, NodeKey};
+use tokio::task::JoinHandle;
+
+use crate::node::{self, Command, MemoryBans, NodeHandle, NodeSettings};
+use crate::single::random32;
+use crate::traffic;
+
+/// The passphrase of local networks.
+pub const LOCALNET_PASSPHRASE: &str = "Standalone Network ; February 2017";
+
+/// What to start.
+#[derive(Debug, Clone)]
+pub struct LocalnetOptions {
+    pub nodes: usize,
+    /// Seconds per slot of generated SCP traffic (0: no SCP traffic).
+    pub slot_secs: f64,
+    /// Transactions per second submitted across the network (0: none).
+    pub tx_rate: u32,
+    /// TARGET_PEER_CONNECTIONS of every node.
+    pub target_peer_connections: u16,
+    /// Serve each node's admin API on loopback.
+    pub http: bool,
+}
+
+impl Default for LocalnetOptions {
+    fn default() -> Self {
+        LocalnetOptions {
+            nodes: 5,
+            slot_secs: 2.0,
+            tx_rate: 20,
+            target_peer_connections: 8,
+            http: true,
+        }
+    }
+}
+
+/// A node of a local network.
+#[derive(Debug)]
+pub struct LocalnetNode {
+    pub handle: NodeHandle,
+    pub key: NodeKey,
+    pub http: Option<SocketAddr>,
+}
+
+/// A running local network.
+#[derive(Debug)]
+pub struct Localnet {
+    pub nodes: Vec<LocalnetNode>,
+    pub network: NetworkId,
+    traffic: Option<JoinHandle<()>>,
+}
+
+impl Localnet {
+    pub fn node_ids(&self) -> Vec<NodeId> {
+        self.nodes.iter().map(|n| n.handle.node_id).collect()
+    }
+
+    /// Stops the traffic generator, then every node gracefully.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        if let Some(t) = self.traffic.take() {
+            t.abort();
+        }
+        for n in self.nodes {
+            n.handle.shutdown().await?;
+        }
+        Ok(())
+    }
+}
+
+/// Starts the nodes (each knowing up to three earlier ones) and, unless disabled, the
+/// traffic generator.
+pub async fn start(opts: &LocalnetOptions) -> anyhow::Result<Localnet> {
+    let network = NetworkId::from_passphrase(LOCALNET_PASSPHRASE);
+    let mut nodes: Vec<LocalnetNode> = Vec::new();
+    let limits = ConnectionLimits::adjust(&ConnectionConfig {
+        target_peer_connections: opts.target_peer_connections,
+        ..ConnectionConfig::default()
+    })
+    .map_err(|e| anyhow::anyhow!("bad connection limits: {e}"))?;
+    for i in 0..opts.nodes {
+        let key = NodeKey::from_seed(random32()?);
+        let mut local = LocalNode::new(key.clone(), network, random32()?);
+        // The listener binds a free port; HELLO must announce it, so bind first.
+        let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let port = probe.local_addr()?.port();
+        drop(probe);
+        local.listening_port = port;
+        let known: Vec<String> = nodes
+            .iter()
+            .rev()
+            .take(3)
+            .map(|n| n.handle.peer_addr.to_string())
+            .chain(if i > 3 {
+                nodes.first().map(|n| n.handle.peer_addr.to_string())
+            } else {
+                None
+            })
+            .collect();
+        let overlay = OverlayConfig {
+            limits,
+            // Loopback addresses must be allowed in PEERS for nodes to find each other.
+            address_policy: AddressPolicy {
+                allow_localhost: true,
+                ..AddressPolicy::default()
+            },
+            ..OverlayConfig::default()
+        };
+        let handle = node::start(NodeSettings {
+            local,
+            overlay,
+            passphrase: LOCALNET_PASSPHRASE.into(),
+            peer_listen: SocketAddr::from(([127, 0, 0, 1], port)),
+            known_peers: known,
+            preferred_peers: Vec::new(),
+            max_tx_size: overlay_core::flow::MAX_CLASSIC_TX_SIZE_BYTES,
+            peer_store: Box::new(MemoryPeerStore::new()),
+            bans: Box::new(MemoryBans::default()),
+            is_validator: true,
+        })
+        .await?;
+        let http = if opts.http {
+            Some(
+                crate::admin::serve(SocketAddr::from(([127, 0, 0, 1], 0)), handle.commands())
+                    .await?,
+            )
+        } else {
+            None
+        };
+        nodes.push(LocalnetNode { handle, key, http });
+    }
+    let mut net = Localnet {
+        nodes,
+        network,
+        traffic: None,
+    };
+    if opts.slot_secs > 0.0 || opts.tx_rate > 0 {
+        net.traffic = Some(spawn_traffic(&net, opts));
+    }
+    Ok(net)
+}
+
+/// Every slot, each node states NOMINATE → EXTERNALIZE for the slot's value (the slot's
+/// leader serves the tx set; the others fetch it), and transactions go to random nodes.
+fn spawn_traffic(net: &Localnet, opts: &LocalnetOptions) -> JoinHandle<()> {
+    let senders: Vec<_> = net
+        .nodes
+        .iter()
+        .map(|n| (n.handle.commands(), n.key.clone()))
+        .collect();
+    let ids = net.node_ids();
+    let network = net.network;
+    let slot_every = (opts.slot_secs > 0.0).then(|| Duration::from_secs_f64(opts.slot_secs));
+    let tx_every =
+        (opts.tx_rate > 0).then(|| Duration::from_secs_f64(1.0 / f64::from(opts.tx_rate)));
+    tokio::spawn(async move {
+        let qset = traffic::quorum_set(&ids);
+        let mut slot = 1u64;
+        let mut tx_index = 0u64;
+        let mut recent_txs: Vec<Vec<u8>> = Vec::new();
+        let mut next_slot = tokio::time::Instant::now();
+        let mut next_tx = tokio::time::Instant::now();
+        let mut pick = overlay_core::rng::Rng::from_seed(random32().unwrap_or([7; 32]));
+        loop {
+            let wake = match (slot_every, tx_every) {
+                (Some(_), Some(_)) => next_slot.min(next_tx),
+                (Some(_), None) => next_slot,
+                (None, Some(_)) => next_tx,
+                (None, None) => return,
+            };
+            tokio::time::sleep_until(wake).await;
+            let now = tokio::time::Instant::now();
+            if let Some(every) = tx_every
+                && now >= next_tx
+            {
+                next_tx += every;
+                tx_index += 1;
+                let (commands, key) = &senders[pick.index(senders.len())];
+                let tx = crate::synthetic::transaction(&key.node_id(), tx_index, 0)[4..].to_vec();
+                recent_txs.push(tx.clone());
+                if recent_txs.len() > 50 {
+                    recent_txs.remove(0);
+                }
+                if commands.send(Command::InjectTx(tx)).await.is_err() {
+                    return;
+                }
+            }
+            if let Some(every) = slot_every
+                && now >= next_slot
+            {
+                next_slot += every;
+                let set = traffic::tx_set(slot, &recent_txs);
+                let leader = (slot as usize) % senders.len();
+                for (i, (commands, key)) in senders.iter().enumerate() {
+                    let t = traffic::slot_traffic(key, &network, slot, &set, i == leader, &qset);
+                    let mut items = t.items;
+                    for message in t.messages {
+                        let cmd = Command::InjectScp {
+                            message,
+                            items: std::mem::take(&mut items),
+                        };
+                        if commands.send(cmd).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                slot += 1;
+            }
+        }
+    })
+}

@@ -1,0 +1,724 @@
+//! The production node: one task owns the [`Overlay`] (no locks around the core), one
+//! reader and one writer task per TCP connection move bytes.
+//!
+//! Readers send what they read to the node over one bounded channel (a node that falls
+//! behind slows its readers down: TCP backpressure reaches the remotes). Each writer has a
+//! small bounded channel; the node hands a connection bytes only when its writer has room,
+//! so a remote that stops reading leaves its messages in the core's flow-controlled queues,
+//! where they are trimmed, never in an unbounded buffer.
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, SocketAddrV4, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use overlay_core::fetch::ItemKind;
+use overlay_core::flood::flood_key;
+use overlay_core::flow::ScpWindow;
+use overlay_core::overlay::{Overlay, OverlayConfig, OverlayEvent};
+use overlay_core::peers::PeerStore;
+use overlay_core::wire::{Hash, MessageType, ScpStatementType};
+use overlay_core::{ConnId, DropReason, Instant, LocalNode, NodeId, WallClock};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::relay::Relay;
+
+/// Where bans are kept (the SQLite `ban` table in production).
+pub trait BanStorage: Send {
+    fn load(&self) -> Vec<NodeId>;
+    fn add(&mut self, node: &NodeId);
+    fn remove(&mut self, node: &NodeId);
+}
+
+impl std::fmt::Debug for NodeSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeSettings")
+            .field("node", &self.local.node_id())
+            .field("peer_listen", &self.peer_listen)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Bans kept in memory only.
+#[derive(Debug, Default)]
+pub struct MemoryBans(pub Vec<NodeId>);
+
+impl BanStorage for MemoryBans {
+    fn load(&self) -> Vec<NodeId> {
+        self.0.clone()
+    }
+    fn add(&mut self, node: &NodeId) {
+        if !self.0.contains(node) {
+            self.0.push(*node);
+        }
+    }
+    fn remove(&mut self, node: &NodeId) {
+        self.0.retain(|n| n != node);
+    }
+}
+
+/// Everything a node needs to start.
+pub struct NodeSettings {
+    pub local: LocalNode,
+    pub overlay: OverlayConfig,
+    pub passphrase: String,
+    /// Where to accept peers (`0.0.0.0:PEER_PORT`).
+    pub peer_listen: SocketAddr,
+    /// KNOWN_PEERS / PREFERRED_PEERS as "host[:port]" (resolved at start and every 600 s).
+    pub known_peers: Vec<String>,
+    pub preferred_peers: Vec<String>,
+    pub max_tx_size: usize,
+    pub peer_store: Box<dyn PeerStore + Send>,
+    pub bans: Box<dyn BanStorage>,
+    /// Whether this node validates (reported by `/info` and surveys).
+    pub is_validator: bool,
+}
+
+/// Requests to the node task (admin API, localnet, tests).
+#[derive(Debug)]
+pub enum Command {
+    Info(oneshot::Sender<Value>),
+    Peers(oneshot::Sender<Value>),
+    Connect(SocketAddrV4, oneshot::Sender<bool>),
+    DropPeer {
+        node: NodeId,
+        ban: bool,
+        reply: oneshot::Sender<bool>,
+    },
+    Ban(NodeId, oneshot::Sender<bool>),
+    Unban(NodeId, oneshot::Sender<bool>),
+    Bans(oneshot::Sender<Vec<NodeId>>),
+    Metrics(oneshot::Sender<String>),
+    Scp(usize, oneshot::Sender<Value>),
+    /// Floods our own SCP envelope, after keeping the items it names so peers can fetch them.
+    InjectScp {
+        message: Vec<u8>,
+        items: Vec<(ItemKind, Hash, Vec<u8>)>,
+    },
+    /// A transaction submitted locally.
+    InjectTx(Vec<u8>),
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// A running node.
+#[derive(Debug)]
+pub struct NodeHandle {
+    pub node_id: NodeId,
+    pub peer_addr: SocketAddr,
+    commands: mpsc::Sender<Command>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl NodeHandle {
+    /// A sender for commands (the admin server holds one).
+    pub fn commands(&self) -> mpsc::Sender<Command> {
+        self.commands.clone()
+    }
+
+    pub async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> anyhow::Result<T> {
+        ask(&self.commands, make).await
+    }
+
+    pub async fn send(&self, cmd: Command) -> anyhow::Result<()> {
+        self.commands
+            .send(cmd)
+            .await
+            .map_err(|_| anyhow::anyhow!("the node has stopped"))
+    }
+
+    /// Graceful shutdown: every peer is told ("shutdown"), writes drain, the task ends.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = ask(&self.commands, Command::Shutdown).await;
+        self.task.await.context("node task")?
+    }
+
+    /// Whether the node task ended (it only ends on shutdown or a fatal error).
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+}
+
+/// Sends a command and waits for its answer.
+pub async fn ask<T>(
+    commands: &mpsc::Sender<Command>,
+    make: impl FnOnce(oneshot::Sender<T>) -> Command,
+) -> anyhow::Result<T> {
+    let (tx, rx) = oneshot::channel();
+    commands
+        .send(make(tx))
+        .await
+        .map_err(|_| anyhow::anyhow!("the node has stopped"))?;
+    rx.await
+        .map_err(|_| anyhow::anyhow!("the node has stopped"))
+}
+
+enum Input {
+    Data(ConnId, Vec<u8>),
+    Eof(ConnId),
+    /// A writer finished a buffer: it has room again.
+    Wrote,
+}
+
+enum Dialed {
+    Up(SocketAddr, TcpStream),
+    Failed(SocketAddr),
+}
+
+struct Io {
+    writer: mpsc::Sender<Vec<u8>>,
+    reader: JoinHandle<()>,
+}
+
+/// Bytes read at once per connection.
+const READ_CHUNK: usize = 16 * 1024;
+/// Writes queued per connection beyond the one being written.
+const WRITE_QUEUE: usize = 4;
+/// How long a dropped connection may linger for its last bytes.
+const LINGER: Duration = Duration::from_secs(5);
+/// How long a dial may take.
+const DIAL_TIMEOUT: Duration = Duration::from_secs(5);
+/// KNOWN_PEERS / PREFERRED_PEERS are resolved again this often.
+const RESOLVE_EVERY: Duration = Duration::from_secs(600);
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Resolves "host[:port]" to IPv4 addresses (stellar-core uses IPv4 only).
+pub fn resolve(peers: &[String]) -> Vec<SocketAddrV4> {
+    let mut out = Vec::new();
+    for p in peers {
+        let with_port = if p
+            .rsplit_once(':')
+            .is_some_and(|(_, port)| port.parse::<u16>().is_ok())
+        {
+            p.clone()
+        } else {
+            format!("{p}:{}", overlay_core::auth::DEFAULT_PEER_PORT)
+        };
+        match with_port.to_socket_addrs() {
+            Ok(addrs) => out.extend(addrs.filter_map(|a| match a {
+                SocketAddr::V4(a) => Some(a),
+                SocketAddr::V6(_) => None,
+            })),
+            Err(e) => tracing::warn!(peer = %p, error = %e, "cannot resolve peer address"),
+        }
+    }
+    out
+}
+
+/// Binds the listener and starts the node task.
+pub async fn start(settings: NodeSettings) -> anyhow::Result<NodeHandle> {
+    let listener = TcpListener::bind(settings.peer_listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen for peers on {}: is the port in use?",
+                settings.peer_listen
+            )
+        })?;
+    let peer_addr = listener.local_addr()?;
+    let node_id = settings.local.node_id();
+    let (commands, cmd_rx) = mpsc::channel(256);
+    let task = tokio::spawn(run(settings, listener, cmd_rx));
+    Ok(NodeHandle {
+        node_id,
+        peer_addr,
+        commands,
+        task,
+    })
+}
+
+struct Node {
+    overlay: Overlay,
+    relay: Relay,
+    bans: Box<dyn BanStorage>,
+    ios: BTreeMap<ConnId, Io>,
+    /// The externalized slot we track the network at.
+    tracked_slot: u64,
+    start: tokio::time::Instant,
+    input_tx: mpsc::Sender<Input>,
+    dial_tx: mpsc::Sender<Dialed>,
+    passphrase: String,
+    is_validator: bool,
+    settings_known: Vec<String>,
+    settings_preferred: Vec<String>,
+    started_unix: u64,
+}
+
+impl Node {
+    fn now(&self) -> Instant {
+        Instant::from_micros(self.start.elapsed().as_micros() as u64)
+    }
+
+    /// Drains the overlay (events, then writes) as the drain rule says.
+    fn service(&mut self) {
+        let now = self.now();
+        loop {
+            let Some(ev) = self.overlay.poll_event(now) else {
+                break;
+            };
+            // Events borrow the overlay: keep what the reaction needs, then react.
+            let owned = match ev {
+                OverlayEvent::Connect(addr) => Owned::Dial(addr),
+                OverlayEvent::PeerAuthenticated { conn, role, remote } => {
+                    tracing::info!(conn = conn.0, ?role, node = %remote.node_id, version = remote.version_str(), "peer authenticated");
+                    Owned::None
+                }
+                OverlayEvent::PeerDropped { conn, node, reason } => {
+                    tracing::info!(conn = conn.0, node = ?node, %reason, "peer dropped");
+                    Owned::Dropped(conn)
+                }
+                OverlayEvent::ScpMessage {
+                    key,
+                    message,
+                    envelope,
+                    ..
+                } => {
+                    let externalize = envelope.statement_type() == ScpStatementType::Externalize;
+                    Owned::Scp {
+                        key,
+                        message: message.to_vec(),
+                        slot: envelope.slot_index,
+                        externalize,
+                    }
+                }
+                OverlayEvent::Transaction { envelope, .. } => Owned::Tx(envelope.to_vec()),
+                OverlayEvent::TxSet {
+                    hash, envelopes, ..
+                } => Owned::Item(ItemKind::TxSet, hash, envelopes),
+                OverlayEvent::QuorumSet {
+                    hash, envelopes, ..
+                } => Owned::Item(ItemKind::QuorumSet, hash, envelopes),
+                OverlayEvent::FetchCancelled { kind, item } => Owned::Cancelled(kind, item),
+                OverlayEvent::Message { .. } => Owned::None,
+            };
+            self.react(now, owned);
+        }
+        self.transmit();
+    }
+
+    fn react(&mut self, now: Instant, owned: Owned) {
+        match owned {
+            Owned::None => {}
+            Owned::Dial(addr) => {
+                let tx = self.dial_tx.clone();
+                tokio::spawn(async move {
+                    let r = tokio::time::timeout(DIAL_TIMEOUT, TcpStream::connect(addr)).await;
+                    let msg = match r {
+                        Ok(Ok(s)) => Dialed::Up(addr, s),
+                        _ => Dialed::Failed(addr),
+                    };
+                    let _ = tx.send(msg).await;
+                });
+            }
+            Owned::Dropped(conn) => self.close_conn(now, conn),
+            Owned::Scp {
+                key,
+                message,
+                slot,
+                externalize,
+            } => {
+                self.relay
+                    .on_scp(&mut self.overlay, now, key, &message, slot);
+                if externalize && slot > self.tracked_slot {
+                    self.track(slot);
+                }
+            }
+            Owned::Tx(envelope) => {
+                self.relay.on_transaction(
+                    &mut self.overlay,
+                    now,
+                    || {
+                        let mut m = (MessageType::Transaction as i32).to_be_bytes().to_vec();
+                        m.extend_from_slice(&envelope);
+                        flood_key(&m)
+                    },
+                    &envelope,
+                );
+            }
+            Owned::Item(kind, hash, envelopes) => {
+                self.relay
+                    .on_item(&mut self.overlay, now, kind, hash, &envelopes)
+            }
+            Owned::Cancelled(kind, item) => self.relay.on_cancelled(kind, item),
+        }
+    }
+
+    /// Follows the network's externalized slot: the ledger the floodgate tags records
+    /// with, and the windows that age out old records and queued SCP statements.
+    fn track(&mut self, slot: u64) {
+        self.tracked_slot = slot;
+        let ledger = u32::try_from(slot + 1).unwrap_or(u32::MAX);
+        let keep = self.overlay.config().scp_state_slots as u32;
+        self.overlay.set_ledger(ledger);
+        self.overlay.clear_below(ledger.saturating_sub(keep));
+        self.overlay.set_scp_window(ScpWindow {
+            min_slot: u64::from(ledger.saturating_sub(keep)),
+            checkpoint_slot: 0,
+        });
+    }
+
+    /// Hands each connection what it has to send, as far as its writer has room.
+    fn transmit(&mut self) {
+        let now = self.now();
+        for (conn, io) in &self.ios {
+            while self.overlay.has_output(*conn) {
+                let Ok(permit) = io.writer.try_reserve() else {
+                    break;
+                };
+                let mut buf = Vec::new();
+                self.overlay.transmit(now, *conn, &mut buf);
+                permit.send(buf);
+            }
+        }
+    }
+
+    /// A dropped connection: its final bytes are already queued to its writer; closing the
+    /// writer's channel makes it finish them and shut the socket down.
+    fn close_conn(&mut self, now: Instant, conn: ConnId) {
+        self.transmit();
+        if let Some(io) = self.ios.remove(&conn) {
+            drop(io.writer);
+            let reader = io.reader;
+            tokio::spawn(async move {
+                tokio::time::sleep(LINGER).await;
+                reader.abort();
+            });
+        }
+        self.overlay.handle_closed(now, conn);
+    }
+
+    fn spawn_conn(&mut self, conn: ConnId, stream: TcpStream) {
+        let _ = stream.set_nodelay(true);
+        let (mut rd, mut wr) = stream.into_split();
+        let (wtx, mut wrx) = mpsc::channel::<Vec<u8>>(WRITE_QUEUE);
+        let input = self.input_tx.clone();
+        tokio::spawn(async move {
+            while let Some(buf) = wrx.recv().await {
+                if wr.write_all(&buf).await.is_err() {
+                    break;
+                }
+                if input.send(Input::Wrote).await.is_err() {
+                    break;
+                }
+            }
+            let _ = wr.shutdown().await;
+        });
+        let input = self.input_tx.clone();
+        let reader = tokio::spawn(async move {
+            let mut buf = vec![0u8; READ_CHUNK];
+            loop {
+                match rd.read(&mut buf).await {
+                    Ok(0) | Err(_) => {
+                        let _ = input.send(Input::Eof(conn)).await;
+                        break;
+                    }
+                    Ok(n) => {
+                        if input
+                            .send(Input::Data(conn, buf[..n].to_vec()))
+                            .await
+                            .is_err()
+                        {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+        self.ios.insert(
+            conn,
+            Io {
+                writer: wtx,
+                reader,
+            },
+        );
+    }
+
+    fn input(&mut self, input: Input) {
+        let now = self.now();
+        match input {
+            Input::Data(conn, data) => {
+                let mut rest = &data[..];
+                while !rest.is_empty() {
+                    let took = self.overlay.handle_input(now, conn, rest);
+                    rest = &rest[took..];
+                    self.service();
+                    if took == 0 {
+                        break;
+                    }
+                }
+            }
+            Input::Eof(conn) => {
+                if self.ios.contains_key(&conn) {
+                    self.overlay.handle_closed(now, conn);
+                    self.service();
+                }
+            }
+            Input::Wrote => {}
+        }
+    }
+
+    fn resolve_config_peers(&mut self) {
+        let now = self.now();
+        let known = resolve(&self.settings_known);
+        let preferred = resolve(&self.settings_preferred);
+        self.overlay.add_config_peers(now, &known, false);
+        self.overlay.add_config_peers(now, &preferred, true);
+    }
+
+    fn command(&mut self, cmd: Command) -> bool {
+        let now = self.now();
+        match cmd {
+            Command::Info(reply) => {
+                let _ = reply.send(self.info_json());
+            }
+            Command::Peers(reply) => {
+                let _ = reply.send(crate::admin::peers_json(&self.overlay, now));
+            }
+            Command::Connect(addr, reply) => {
+                let ok = self.overlay.connect(now, addr);
+                let _ = reply.send(ok);
+            }
+            Command::DropPeer { node, ban, reply } => {
+                let found = match self.overlay.conn_of(&node) {
+                    Some(conn) => {
+                        self.overlay.drop_peer(now, conn, DropReason::DroppedByUser);
+                        true
+                    }
+                    None => false,
+                };
+                if found && ban {
+                    self.overlay.ban(now, node);
+                    self.bans.add(&node);
+                }
+                let _ = reply.send(found);
+            }
+            Command::Ban(node, reply) => {
+                let ok = self.overlay.ban(now, node);
+                if ok {
+                    self.bans.add(&node);
+                }
+                let _ = reply.send(ok);
+            }
+            Command::Unban(node, reply) => {
+                let ok = self.overlay.unban(&node);
+                self.bans.remove(&node);
+                let _ = reply.send(ok);
+            }
+            Command::Bans(reply) => {
+                let _ = reply.send(self.overlay.bans().copied().collect());
+            }
+            Command::Metrics(reply) => {
+                let _ = reply.send(crate::admin::prometheus(&self.overlay, &self.relay));
+            }
+            Command::Scp(limit, reply) => {
+                let _ = reply.send(self.relay.recent_json(limit));
+            }
+            Command::InjectScp { message, items } => {
+                for (kind, hash, item) in items {
+                    match kind {
+                        ItemKind::TxSet => self.overlay.provide_tx_set(hash, &item),
+                        ItemKind::QuorumSet => self.overlay.provide_quorum_set(hash, &item),
+                    }
+                }
+                if let Ok(overlay_core::wire::StellarMessage::ScpMessage(env)) =
+                    overlay_core::wire::StellarMessage::decode(&message)
+                {
+                    let slot = env.slot_index;
+                    if env.statement_type() == ScpStatementType::Externalize
+                        && slot > self.tracked_slot
+                    {
+                        self.track(slot);
+                    }
+                }
+                self.overlay.broadcast(now, &message);
+            }
+            Command::InjectTx(envelope) => {
+                self.relay.stats.tx_advertised += 1;
+                self.overlay.add_transaction(now, &envelope);
+            }
+            Command::Shutdown(reply) => {
+                let _ = reply.send(());
+                return false;
+            }
+        }
+        true
+    }
+
+    fn info_json(&self) -> Value {
+        let authenticated = self.overlay.authenticated().count();
+        let pending = self.overlay.connections().count() - authenticated;
+        let local = self.overlay.local();
+        json!({
+            "info": {
+                "build": local.version_str.as_str(),
+                "protocol_version": local.ledger_version,
+                "overlay_version": local.overlay_version,
+                "overlay_min_version": local.overlay_min_version,
+                "network": self.passphrase,
+                "node_id": local.node_id().to_string(),
+                "is_validator": self.is_validator,
+                "ledger": { "num": self.overlay.ledger() },
+                "peers": { "authenticated_count": authenticated, "pending_count": pending },
+                "state": if self.tracked_slot > 0 { "Tracking" } else { "Joining SCP" },
+                "startedOn": self.started_unix,
+                "relay": {
+                    "pending_envelopes": self.relay.pending(),
+                    "scp_relayed": self.relay.stats.scp_relayed,
+                    "scp_rejected": self.relay.stats.scp_bad_signature + self.relay.stats.scp_malformed,
+                    "tx_advertised": self.relay.stats.tx_advertised,
+                    "tx_rejected": self.relay.stats.tx_malformed + self.relay.stats.tx_oversize,
+                },
+                "flood": {
+                    "unique_recv": self.overlay.metrics.flood_unique_recv,
+                    "duplicate_recv": self.overlay.metrics.flood_duplicate_recv,
+                },
+            }
+        })
+    }
+
+    /// Graceful shutdown: every connection is told, writes drain (bounded), readers stop.
+    async fn shutdown(&mut self) {
+        let now = self.now();
+        let conns: Vec<ConnId> = self.overlay.connections().map(|(c, _, _)| c).collect();
+        for c in conns {
+            self.overlay.drop_peer(now, c, DropReason::Shutdown);
+        }
+        self.service();
+        let ios = std::mem::take(&mut self.ios);
+        for (_, io) in ios {
+            drop(io.writer);
+            io.reader.abort();
+        }
+        // Writers finish their queued bytes (the ERROR_MSGs) on their own.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+enum Owned {
+    None,
+    Dial(SocketAddr),
+    Dropped(ConnId),
+    Scp {
+        key: Hash,
+        message: Vec<u8>,
+        slot: u64,
+        externalize: bool,
+    },
+    Tx(Vec<u8>),
+    Item(ItemKind, Hash, Vec<Hash>),
+    Cancelled(ItemKind, Hash),
+}
+
+async fn run(
+    settings: NodeSettings,
+    listener: TcpListener,
+    mut cmd_rx: mpsc::Receiver<Command>,
+) -> anyhow::Result<()> {
+    let start = tokio::time::Instant::now();
+    let started_unix = unix_now();
+    let clock = WallClock::new(Instant::ZERO, started_unix);
+    let seed = crate::single::random32()?;
+    let local = Arc::new(settings.local);
+    let node_id = local.node_id();
+    let overlay = Overlay::with_store(
+        Arc::clone(&local),
+        settings.overlay,
+        clock,
+        seed,
+        Instant::ZERO,
+        settings.peer_store,
+    );
+    let (input_tx, mut input_rx) = mpsc::channel::<Input>(1024);
+    let (dial_tx, mut dial_rx) = mpsc::channel::<Dialed>(256);
+    let mut node = Node {
+        overlay,
+        relay: Relay::new(local.network_id, node_id, settings.max_tx_size),
+        bans: settings.bans,
+        ios: BTreeMap::new(),
+        tracked_slot: 0,
+        start,
+        input_tx,
+        dial_tx,
+        passphrase: settings.passphrase,
+        is_validator: settings.is_validator,
+        settings_known: settings.known_peers,
+        settings_preferred: settings.preferred_peers,
+        started_unix,
+    };
+    let now = node.now();
+    for b in node.bans.load() {
+        node.overlay.ban(now, b);
+    }
+    node.resolve_config_peers();
+    let mut resolve_at = tokio::time::Instant::now() + RESOLVE_EVERY;
+    tracing::info!(node = %node_id, address = %listener.local_addr()?, "node started");
+    loop {
+        node.service();
+        let deadline = node
+            .overlay
+            .poll_timeout()
+            .map(|t| start + Duration::from_micros(t.as_micros()))
+            .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(60))
+            .min(resolve_at);
+        tokio::select! {
+            Some(cmd) = cmd_rx.recv() => {
+                if !node.command(cmd) {
+                    break;
+                }
+            }
+            Some(input) = input_rx.recv() => {
+                node.input(input);
+                // Take what else is already waiting before servicing writes again.
+                for _ in 0..64 {
+                    match input_rx.try_recv() {
+                        Ok(i) => node.input(i),
+                        Err(_) => break,
+                    }
+                }
+            }
+            accepted = listener.accept() => {
+                if let Ok((stream, remote)) = accepted {
+                    let now = node.now();
+                    match node.overlay.handle_accept(now, remote) {
+                        Some(conn) => node.spawn_conn(conn, stream),
+                        None => tracing::debug!(%remote, "inbound connection refused: too many pending"),
+                    }
+                }
+            }
+            Some(dialed) = dial_rx.recv() => {
+                let now = node.now();
+                match dialed {
+                    Dialed::Up(addr, stream) => {
+                        let conn = node.overlay.handle_connected(now, addr);
+                        node.spawn_conn(conn, stream);
+                    }
+                    Dialed::Failed(addr) => node.overlay.handle_connect_failed(now, addr),
+                }
+            }
+            _ = tokio::time::sleep_until(deadline) => {
+                if tokio::time::Instant::now() >= resolve_at {
+                    resolve_at = tokio::time::Instant::now() + RESOLVE_EVERY;
+                    node.resolve_config_peers();
+                }
+                let now = node.now();
+                node.overlay.set_wall_clock(WallClock::new(now, unix_now()));
+                node.overlay.handle_timeout(now);
+            }
+        }
+    }
+    node.shutdown().await;
+    tracing::info!(node = %node_id, "node stopped");
+    Ok(())
+}

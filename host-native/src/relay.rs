@@ -1,0 +1,363 @@
+//! The relay policy: the part of stellar-core's herder the overlay depends on.
+//!
+//! - An SCP envelope is relayed only once it decodes as `stellar-xdr` decodes it, its
+//!   signature verifies (`verify_strict` over `networkID ‖ ENVELOPE_TYPE_SCP ‖ statement`),
+//!   it is not our own, and the quorum set and tx sets it names have been fetched
+//!   (`PendingEnvelopes::envelopeReady`). Rejected envelopes are forgotten by the floodgate
+//!   so a valid copy can still flood.
+//! - A transaction is advertised only if it decodes as a `TransactionEnvelope` within the
+//!   size bound.
+//! - The latest statements per node are kept for `/scp`.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use overlay_core::auth::verify_signature;
+use overlay_core::fetch::ItemKind;
+use overlay_core::overlay::Overlay;
+use overlay_core::wire::{Hash, ScpEnvelope};
+use overlay_core::{Instant, NetworkId, NodeId};
+use serde_json::{Value, json};
+use stellar_xdr as xdr;
+use xdr::{Limits, ReadXdr};
+
+/// Envelopes waiting for their items at most (about 12 slots × 100 validators × 2).
+const MAX_PENDING: usize = 2400;
+/// Statements kept for `/scp`.
+const MAX_RECENT: usize = 1000;
+/// XDR nesting allowed when decoding what peers send.
+const MAX_DEPTH: u32 = 500;
+
+/// What the relay policy counted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RelayStats {
+    pub scp_relayed: u64,
+    pub scp_pending: u64,
+    pub scp_malformed: u64,
+    pub scp_bad_signature: u64,
+    pub scp_own: u64,
+    pub scp_dropped_pending_full: u64,
+    pub tx_advertised: u64,
+    pub tx_malformed: u64,
+    pub tx_oversize: u64,
+}
+
+impl RelayStats {
+    /// Counters with Prometheus-style names.
+    pub fn named(&self) -> [(&'static str, u64); 9] {
+        [
+            ("relay.scp.relayed", self.scp_relayed),
+            ("relay.scp.pending", self.scp_pending),
+            ("relay.scp.malformed", self.scp_malformed),
+            ("relay.scp.bad-signature", self.scp_bad_signature),
+            ("relay.scp.own", self.scp_own),
+            (
+                "relay.scp.dropped-pending-full",
+                self.scp_dropped_pending_full,
+            ),
+            ("relay.tx.advertised", self.tx_advertised),
+            ("relay.tx.malformed", self.tx_malformed),
+            ("relay.tx.oversize", self.tx_oversize),
+        ]
+    }
+}
+
+#[derive(Debug)]
+struct Pending {
+    message: Vec<u8>,
+    missing: BTreeSet<(u8, Hash)>,
+    slot: u64,
+}
+
+/// One statement as `/scp` shows it.
+#[derive(Debug, Clone)]
+pub struct Statement {
+    pub node: NodeId,
+    pub slot: u64,
+    pub phase: &'static str,
+    /// The tx-set hashes of the values the statement carries.
+    pub tx_sets: Vec<Hash>,
+    pub quorum_set: Hash,
+    pub relayed: bool,
+}
+
+/// The relay policy's state.
+#[derive(Debug)]
+pub struct Relay {
+    network: NetworkId,
+    me: NodeId,
+    max_tx_size: usize,
+    pending: BTreeMap<Hash, Pending>,
+    pending_order: VecDeque<Hash>,
+    recent: VecDeque<Statement>,
+    pub stats: RelayStats,
+}
+
+fn kind_tag(kind: ItemKind) -> u8 {
+    match kind {
+        ItemKind::TxSet => 0,
+        ItemKind::QuorumSet => 1,
+    }
+}
+
+fn tag_kind(tag: u8) -> ItemKind {
+    if tag == 0 {
+        ItemKind::TxSet
+    } else {
+        ItemKind::QuorumSet
+    }
+}
+
+/// What an SCP signature covers.
+pub fn scp_signed_bytes(network: &NetworkId, statement_xdr: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(36 + statement_xdr.len());
+    v.extend_from_slice(&network.0);
+    v.extend_from_slice(&1i32.to_be_bytes()); // ENVELOPE_TYPE_SCP
+    v.extend_from_slice(statement_xdr);
+    v
+}
+
+/// The tx-set hash a value (`StellarValue` XDR) names, if it decodes.
+pub fn value_tx_set(value: &[u8]) -> Option<Hash> {
+    xdr::StellarValue::from_xdr(
+        value,
+        Limits {
+            depth: MAX_DEPTH,
+            len: value.len(),
+        },
+    )
+    .ok()
+    .map(|v| v.tx_set_hash.0)
+}
+
+impl Relay {
+    pub fn new(network: NetworkId, me: NodeId, max_tx_size: usize) -> Self {
+        Relay {
+            network,
+            me,
+            max_tx_size,
+            pending: BTreeMap::new(),
+            pending_order: VecDeque::new(),
+            recent: VecDeque::new(),
+            stats: RelayStats::default(),
+        }
+    }
+
+    /// Checks a received SCP envelope (`message` is its StellarMessage XDR, `key` its
+    /// floodgate key) and relays it now, or once its items arrive.
+    pub fn on_scp(
+        &mut self,
+        overlay: &mut Overlay,
+        now: Instant,
+        key: Hash,
+        message: &[u8],
+        slot: u64,
+    ) {
+        let Some(env_bytes) = message.get(4..) else {
+            return;
+        };
+        let Ok(env) = ScpEnvelope::decode(env_bytes) else {
+            self.stats.scp_malformed += 1;
+            overlay.forget(&key);
+            return;
+        };
+        // The full decode catches what the zero-copy view does not interpret.
+        if xdr::ScpEnvelope::from_xdr(
+            env_bytes,
+            Limits {
+                depth: MAX_DEPTH,
+                len: env_bytes.len(),
+            },
+        )
+        .is_err()
+        {
+            self.stats.scp_malformed += 1;
+            overlay.forget(&key);
+            return;
+        }
+        let node = NodeId(*env.node_id);
+        if node == self.me {
+            self.stats.scp_own += 1;
+            return;
+        }
+        if !verify_signature(
+            env.node_id,
+            &scp_signed_bytes(&self.network, env.statement_bytes),
+            env.signature,
+        ) {
+            self.stats.scp_bad_signature += 1;
+            overlay.forget(&key);
+            return;
+        }
+        let mut tx_sets = Vec::new();
+        for v in env.values() {
+            match value_tx_set(v) {
+                Some(h) => tx_sets.push(h),
+                None => {
+                    self.stats.scp_malformed += 1;
+                    overlay.forget(&key);
+                    return;
+                }
+            }
+        }
+        let quorum_set = *env.quorum_set_hash();
+        let mut missing = BTreeSet::new();
+        if !overlay.has_item(ItemKind::QuorumSet, &quorum_set) {
+            missing.insert((kind_tag(ItemKind::QuorumSet), quorum_set));
+        }
+        for h in &tx_sets {
+            if !overlay.has_item(ItemKind::TxSet, h) {
+                missing.insert((kind_tag(ItemKind::TxSet), *h));
+            }
+        }
+        self.remember(Statement {
+            node,
+            slot,
+            phase: env.statement_type().name(),
+            tx_sets,
+            quorum_set,
+            relayed: missing.is_empty(),
+        });
+        if missing.is_empty() {
+            self.stats.scp_relayed += 1;
+            overlay.broadcast(now, message);
+            return;
+        }
+        if self.pending.len() >= MAX_PENDING {
+            // Oldest first: it is the least likely to still matter.
+            if let Some(old) = self.pending_order.pop_front() {
+                self.pending.remove(&old);
+                self.stats.scp_dropped_pending_full += 1;
+            }
+        }
+        for (tag, h) in &missing {
+            overlay.fetch(now, tag_kind(*tag), *h, key, slot);
+        }
+        self.stats.scp_pending += 1;
+        self.pending.insert(
+            key,
+            Pending {
+                message: message.to_vec(),
+                missing,
+                slot,
+            },
+        );
+        self.pending_order.push_back(key);
+    }
+
+    /// A fetched item arrived: relays the envelopes that waited only for it.
+    pub fn on_item(
+        &mut self,
+        overlay: &mut Overlay,
+        now: Instant,
+        kind: ItemKind,
+        hash: Hash,
+        envelopes: &[Hash],
+    ) {
+        for key in envelopes {
+            let ready = match self.pending.get_mut(key) {
+                Some(p) => {
+                    p.missing.remove(&(kind_tag(kind), hash));
+                    p.missing.is_empty()
+                }
+                None => false,
+            };
+            if ready && let Some(p) = self.pending.remove(key) {
+                self.pending_order.retain(|k| k != key);
+                self.stats.scp_relayed += 1;
+                overlay.broadcast(now, &p.message);
+                if let Some(s) = self
+                    .recent
+                    .iter_mut()
+                    .rev()
+                    .find(|s| s.slot == p.slot && !s.relayed)
+                {
+                    s.relayed = true;
+                }
+            }
+        }
+    }
+
+    /// A fetch was cancelled: envelopes waiting for it are dropped.
+    pub fn on_cancelled(&mut self, kind: ItemKind, hash: Hash) {
+        let tag = (kind_tag(kind), hash);
+        let gone: Vec<Hash> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.missing.contains(&tag))
+            .map(|(k, _)| *k)
+            .collect();
+        for k in gone {
+            self.pending.remove(&k);
+            self.pending_order.retain(|x| *x != k);
+        }
+    }
+
+    /// Checks a received transaction and floods it in pull mode if valid.
+    pub fn on_transaction(
+        &mut self,
+        overlay: &mut Overlay,
+        now: Instant,
+        key_of: impl FnOnce() -> Hash,
+        envelope: &[u8],
+    ) {
+        if envelope.len() > self.max_tx_size {
+            self.stats.tx_oversize += 1;
+            overlay.forget(&key_of());
+            return;
+        }
+        if xdr::TransactionEnvelope::from_xdr(
+            envelope,
+            Limits {
+                depth: MAX_DEPTH,
+                len: envelope.len(),
+            },
+        )
+        .is_err()
+        {
+            self.stats.tx_malformed += 1;
+            overlay.forget(&key_of());
+            return;
+        }
+        self.stats.tx_advertised += 1;
+        overlay.add_transaction(now, envelope);
+    }
+
+    fn remember(&mut self, s: Statement) {
+        if self.recent.len() >= MAX_RECENT {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(s);
+    }
+
+    /// Envelopes waiting for items.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// The latest statements seen (newest first), shaped for `/scp`.
+    pub fn recent_json(&self, limit: usize) -> Value {
+        let hex = |h: &Hash| h.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        let items: Vec<Value> = self
+            .recent
+            .iter()
+            .rev()
+            .take(limit)
+            .map(|s| {
+                json!({
+                    "node": s.node.to_string(),
+                    "slot": s.slot,
+                    "phase": s.phase,
+                    "txSets": s.tx_sets.iter().map(hex).collect::<Vec<_>>(),
+                    "quorumSet": hex(&s.quorum_set),
+                    "relayed": s.relayed,
+                })
+            })
+            .collect();
+        json!({ "you": self.me.to_string(), "statements": items })
+    }
+
+    /// The latest slot seen from anyone.
+    pub fn latest_slot(&self) -> Option<u64> {
+        self.recent.iter().map(|s| s.slot).max()
+    }
+}
