@@ -6,6 +6,9 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use host_native::single::{self, Options, STANDALONE_PASSPHRASE};
 
+const TESTNET_PASSPHRASE: &str = "Test SDF Network ; September 2015";
+const PUBNET_PASSPHRASE: &str = "Public Global Stellar Network ; September 2015";
+
 #[derive(Parser, Debug)]
 #[command(
     name = "stellar-overlay",
@@ -39,6 +42,27 @@ enum Command {
         /// Stop after this many seconds (default: run until Ctrl-C).
         #[arg(long)]
         duration: Option<u64>,
+    },
+    /// Connect to one peer and stream what it says: SCP statements (node, slot, phase,
+    /// values' tx sets), transactions (hash, source, operations) and control messages.
+    Watch {
+        /// The peer, e.g. core-testnet1.stellar.org:11625.
+        address: String,
+        /// Use the test network's passphrase.
+        #[arg(long, conflicts_with_all = ["pubnet", "passphrase"])]
+        testnet: bool,
+        /// Use the public network's passphrase.
+        #[arg(long, conflicts_with = "passphrase")]
+        pubnet: bool,
+        /// Network passphrase (default: the standalone network).
+        #[arg(long)]
+        passphrase: Option<String>,
+        /// `json` (one object per line) or `table` (aligned text).
+        #[arg(long, default_value = "json", value_parser = ["json", "table"])]
+        format: String,
+        /// Ledger to ask SCP state from (0: everything the peer remembers).
+        #[arg(long, default_value_t = 0)]
+        get_scp_state: u32,
     },
     /// Two peers on loopback in one process: the handshake and message flow, printed.
     Demo {
@@ -133,6 +157,8 @@ impl Common {
             expect_scp: self.expect_scp,
             exit_when_done: self.exit_when_done,
             print_messages: !self.quiet,
+            table: false,
+            demand_adverts: false,
             versions: single::Versions {
                 overlay_min: self.overlay_min_version,
                 overlay: self.overlay_version,
@@ -309,6 +335,32 @@ async fn main() -> anyhow::Result<()> {
             .await?;
         }
         Command::Demo { transactions } => demo(transactions).await?,
+        Command::Watch {
+            address,
+            testnet,
+            pubnet,
+            passphrase,
+            format,
+            get_scp_state,
+        } => {
+            let passphrase = if testnet {
+                TESTNET_PASSPHRASE.to_string()
+            } else if pubnet {
+                PUBNET_PASSPHRASE.to_string()
+            } else {
+                passphrase.unwrap_or_else(|| STANDALONE_PASSPHRASE.to_string())
+            };
+            let opts = Options {
+                passphrase,
+                scp_state: 0,
+                get_scp_state: Some(get_scp_state),
+                table: format == "table",
+                demand_adverts: true,
+                ..Options::default()
+            };
+            let mut out = std::io::stdout();
+            single::connect(&address, opts, &mut out, ctrl_c()).await?;
+        }
         Command::Localnet {
             nodes,
             slot_secs,

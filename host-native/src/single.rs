@@ -55,6 +55,11 @@ pub struct Options {
     pub exit_when_done: bool,
     /// Print one line per message and credit grant (otherwise only the rest).
     pub print_messages: bool,
+    /// Print aligned text instead of JSON lines.
+    pub table: bool,
+    /// Answer every FLOOD_ADVERT with a FLOOD_DEMAND for its hashes, so transaction bodies
+    /// arrive (what a watcher wants; a node only demands what it lacks).
+    pub demand_adverts: bool,
     pub versions: Versions,
 }
 
@@ -91,6 +96,8 @@ impl Default for Options {
             expect_scp: 0,
             exit_when_done: false,
             print_messages: true,
+            table: false,
+            demand_adverts: false,
             versions: Versions::default(),
         }
     }
@@ -183,6 +190,32 @@ fn emit(out: &mut (dyn Write + Send), v: &Value) {
     let _ = writeln!(out, "{v}");
 }
 
+/// One aligned text line for a JSON event: its name, then its fields as `key=value`.
+fn table_line(v: &Value) -> String {
+    let mut kind = v["event"].as_str().unwrap_or("").to_string();
+    if let Some(t) = v["type"].as_str() {
+        kind = t.to_string();
+    }
+    let mut fields = Vec::new();
+    let mut push = |k: &str, v: &Value| match v {
+        Value::String(s) => fields.push(format!("{k}={s}")),
+        Value::Null => {}
+        other => fields.push(format!("{k}={other}")),
+    };
+    if let Some(obj) = v.as_object() {
+        for (k, val) in obj {
+            if k == "event" || k == "type" {
+                continue;
+            }
+            match val.as_object() {
+                Some(inner) => inner.iter().for_each(|(ik, iv)| push(ik, iv)),
+                None => push(k, val),
+            }
+        }
+    }
+    format!("{kind:<20} {}", fields.join(" "))
+}
+
 /// The connection's bookkeeping beside the core peer.
 struct Driver<'o> {
     opts: Options,
@@ -194,6 +227,16 @@ struct Driver<'o> {
     next_tx: u64,
     next_scp: u64,
     last_tx_index: u64,
+}
+
+impl Driver<'_> {
+    fn emit(&mut self, v: &Value) {
+        if self.opts.table {
+            let _ = writeln!(self.out, "{}", table_line(v));
+        } else {
+            emit(self.out, v);
+        }
+    }
 }
 
 /// How long a closing connection waits for its last bytes to go and the remote to close.
@@ -210,51 +253,43 @@ const TX_QUEUE_TARGET: usize = 400;
 enum Reply {
     DontHave(MessageType, [u8; 32]),
     ScpState(u64),
+    Demand(Vec<[u8; 32]>),
 }
 
 impl Driver<'_> {
     fn handle(&mut self, ev: Event<'_>) -> Option<Reply> {
         match ev {
-            Event::Hello(r) => emit(self.out, &remote_json("hello", &r)),
+            Event::Hello(r) => self.emit(&remote_json("hello", &r)),
             Event::Authenticated(r) => {
                 self.summary.authenticated = true;
                 self.summary.remote = Some(r.node_id.to_string());
-                emit(self.out, &remote_json("authenticated", &r));
+                self.emit(&remote_json("authenticated", &r));
             }
             Event::CreditGranted(g) => {
                 if self.opts.print_messages {
-                    emit(
-                        self.out,
-                        &json!({"event": "credit", "messages": g.num_messages, "bytes": g.num_bytes}),
-                    );
+                    self.emit(&json!({"event": "credit", "messages": g.num_messages, "bytes": g.num_bytes}));
                 }
             }
             Event::Message(m) => {
                 if self.opts.print_messages {
-                    emit(
-                        self.out,
-                        &json!({
-                            "event": "message",
-                            "type": m.message.message_type().name(),
-                            "seq": m.sequence,
-                            "size": m.frame_len,
-                            "summary": synthetic::summary(&m.message),
-                        }),
-                    );
+                    self.emit(&json!({
+                        "event": "message",
+                        "type": m.message.message_type().name(),
+                        "seq": m.sequence,
+                        "size": m.frame_len,
+                        "summary": synthetic::summary(&m.message),
+                    }));
                 }
                 return self.note(&m.message);
             }
             Event::Closed(reason) => {
                 self.summary.closed_by_remote = reason.by_remote();
-                emit(
-                    self.out,
-                    &json!({
-                        "event": "closed",
-                        "reason": reason.to_string(),
-                        "errorSent": reason.error().map(|c| c.name()),
-                        "byRemote": reason.by_remote(),
-                    }),
-                );
+                self.emit(&json!({
+                    "event": "closed",
+                    "reason": reason.to_string(),
+                    "errorSent": reason.error().map(|c| c.name()),
+                    "byRemote": reason.by_remote(),
+                }));
                 self.summary.closed = Some(reason.to_string());
             }
         }
@@ -294,6 +329,9 @@ impl Driver<'_> {
                 None
             }
             StellarMessage::GetScpState(from) => Some(Reply::ScpState(u64::from(*from))),
+            StellarMessage::FloodAdvert(h) if self.opts.demand_adverts => {
+                Some(Reply::Demand(h.iter().copied().collect()))
+            }
             // Latency pings and fetches we cannot serve: say so at once, as stellar-core does.
             StellarMessage::GetScpQuorumSet(h) => {
                 Some(Reply::DontHave(MessageType::ScpQuorumSet, **h))
@@ -308,6 +346,10 @@ impl Driver<'_> {
     fn reply(&mut self, peer: &mut Peer, now: Instant, reply: Reply) {
         let sent = match reply {
             Reply::ScpState(from) => self.send_scp_state(peer, now, from),
+            Reply::Demand(hashes) => peer.send(
+                now,
+                &StellarMessage::FloodDemand(overlay_core::wire::TxHashes::new(&hashes)),
+            ),
             Reply::DontHave(message_type, h) => peer.send(
                 now,
                 &StellarMessage::DontHave(DontHave {
@@ -401,10 +443,6 @@ pub async fn run(
 ) -> anyhow::Result<Summary> {
     stream.set_nodelay(true)?;
     let remote_address: Option<SocketAddr> = stream.peer_addr().ok();
-    emit(
-        out,
-        &json!({"event": "connected", "role": format!("{role:?}").to_lowercase(), "remote": remote_address.map(|a| a.to_string())}),
-    );
     let local = Arc::new(local_node(&opts)?);
     let start = tokio::time::Instant::now();
     let now = || Instant::from_micros(start.elapsed().as_micros() as u64);
@@ -445,6 +483,11 @@ pub async fn run(
         last_tx_index: 0,
     };
 
+    driver.emit(&json!({
+        "event": "connected",
+        "role": format!("{role:?}").to_lowercase(),
+        "remote": remote_address.map(|a| a.to_string()),
+    }));
     let (mut rd, mut wr) = stream.into_split();
     let (wtx, mut wrx) = mpsc::channel::<Vec<u8>>(8);
     let writer = tokio::spawn(async move {

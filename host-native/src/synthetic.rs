@@ -104,9 +104,13 @@ pub fn scp_signed_bytes(network: &NetworkId, statement_xdr: &[u8]) -> Vec<u8> {
     v
 }
 
-fn short(id: &[u8; 32]) -> String {
-    let s = NodeId(*id).to_string();
-    s[..s.len().min(8)].to_string()
+/// A consensus value: the tx set it names and its close time if it is a `StellarValue`,
+/// else a hash of its bytes.
+fn value_summary(v: &[u8]) -> Value {
+    match xdr::StellarValue::from_xdr(v, Limits::len(v.len())) {
+        Ok(sv) => json!({"txSet": hex(&sv.tx_set_hash.0), "closeTime": sv.close_time.0}),
+        Err(_) => json!({"hash": hex(&sha256(v))}),
+    }
 }
 
 fn hex(b: &[u8]) -> String {
@@ -140,10 +144,11 @@ pub fn summary(msg: &StellarMessage<'_>) -> Value {
             }
         }
         StellarMessage::ScpMessage(e) => json!({
-            "node": short(e.node_id),
+            "node": NodeId(*e.node_id).to_string(),
             "slot": e.slot_index,
             "statement": e.statement_type().name(),
-            "values": e.values().map(|v| hex(&sha256(v))[..16].to_string()).collect::<Vec<_>>(),
+            "values": e.values().map(value_summary).collect::<Vec<_>>(),
+            "quorumSet": hex(&e.quorum_set_hash()[..8]),
         }),
         StellarMessage::GetScpState(l) => json!({"ledger": l}),
         StellarMessage::GetScpQuorumSet(h) | StellarMessage::GetTxSet(h) => {

@@ -175,3 +175,69 @@ fn connect_to_nothing_says_what_to_do() {
         "{err}"
     );
 }
+
+#[test]
+fn watch_streams_a_localnet_nodes_scp_and_transactions() {
+    // A localnet process prints "node 0: G… peer port N …" lines.
+    let mut net = Command::new(env!("CARGO_BIN_EXE_stellar-overlay"))
+        .args([
+            "localnet",
+            "--nodes",
+            "2",
+            "--slot-secs",
+            "0.5",
+            "--tx-rate",
+            "20",
+            "--duration",
+            "20",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(net.stdout.take().unwrap()).lines();
+    let port = loop {
+        let line = lines.next().unwrap().unwrap();
+        if let Some(rest) = line.strip_prefix("node 0: ") {
+            let p = rest
+                .split("peer port ")
+                .nth(1)
+                .unwrap()
+                .split_whitespace()
+                .next()
+                .unwrap();
+            break p.to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    let mut w = Proc::spawn(&["watch", &format!("127.0.0.1:{port}"), "--format", "json"]);
+    w.until("authenticated");
+    // SCP statements arrive decoded: node, slot, phase and the tx set each value names.
+    let mut phases = std::collections::BTreeSet::new();
+    let mut txs = 0;
+    while phases.len() < 4 || txs < 5 {
+        let m = w.until("message");
+        match m["type"].as_str().unwrap() {
+            "SCP_MESSAGE" => {
+                let s = &m["summary"];
+                assert!(s["node"].as_str().unwrap().starts_with('G'));
+                assert!(s["slot"].as_u64().unwrap() >= 1);
+                assert_eq!(s["values"][0]["txSet"].as_str().unwrap().len(), 64, "{s}");
+                phases.insert(s["statement"].as_str().unwrap().to_string());
+            }
+            // Bodies come because the watcher demands what is advertised.
+            "TRANSACTION" => {
+                assert_eq!(m["summary"]["operations"], 1);
+                assert_eq!(m["summary"]["hash"].as_str().unwrap().len(), 64);
+                txs += 1;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(phases.len(), 4, "{phases:?}");
+    w.interrupt();
+    w.until("done");
+    w.exit_ok();
+    let _ = net.kill();
+    let _ = net.wait();
+}
