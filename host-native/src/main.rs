@@ -105,6 +105,9 @@ struct Common {
     /// Send N synthetic TRANSACTION messages once authenticated, within flow control.
     #[arg(long, default_value_t = 0)]
     send_tx: u64,
+    /// Send at most this many synthetic transactions per second.
+    #[arg(long)]
+    tx_rate: Option<u32>,
     /// Pad each synthetic transaction to at least this many bytes.
     #[arg(long, default_value_t = 0)]
     tx_size: usize,
@@ -150,6 +153,7 @@ impl Common {
             listening_port: self.listening_port.unwrap_or(default_port),
             send_tx: self.send_tx,
             tx_size: self.tx_size,
+            tx_rate: self.tx_rate,
             send_scp: self.send_scp,
             scp_state: self.scp_state,
             get_scp_state: (!self.no_get_scp_state).then_some(self.get_scp_state),

@@ -42,6 +42,8 @@ pub struct Options {
     pub send_tx: u64,
     /// Minimum size of each synthetic transaction's StellarMessage.
     pub tx_size: usize,
+    /// Transactions per second (`None`: as fast as flow control allows).
+    pub tx_rate: Option<u32>,
     /// Synthetic SCP envelopes to send once authenticated.
     pub send_scp: u64,
     /// Synthetic SCP envelopes (slots 1..=K) kept to answer GET_SCP_STATE.
@@ -89,6 +91,7 @@ impl Default for Options {
             listening_port: overlay_core::auth::DEFAULT_PEER_PORT,
             send_tx: 0,
             tx_size: 0,
+            tx_rate: None,
             send_scp: 0,
             scp_state: 5,
             get_scp_state: Some(0),
@@ -227,6 +230,8 @@ struct Driver<'o> {
     next_tx: u64,
     next_scp: u64,
     last_tx_index: u64,
+    /// When the next rate-limited transaction is due.
+    next_tx_at: Option<Instant>,
 }
 
 impl Driver<'_> {
@@ -410,7 +415,12 @@ impl Driver<'_> {
         }
         while self.summary.sent_tx < self.opts.send_tx
             && peer.queued(Priority::Transaction) < TX_QUEUE_TARGET
+            && self.next_tx_at.is_none_or(|at| now >= at)
         {
+            if let Some(rate) = self.opts.tx_rate {
+                let every = Duration::from_micros(1_000_000 / u64::from(rate.max(1)));
+                self.next_tx_at = Some(self.next_tx_at.unwrap_or(now) + every);
+            }
             let msg = synthetic::transaction(&id, self.summary.sent_tx + 1, self.opts.tx_size);
             if peer.send_shared(now, msg.into()).is_err() {
                 break;
@@ -481,6 +491,7 @@ pub async fn run(
         next_tx: 0,
         next_scp: 0,
         last_tx_index: 0,
+        next_tx_at: None,
     };
 
     driver.emit(&json!({
@@ -517,8 +528,16 @@ pub async fn run(
             peer.close(t, DropReason::Shutdown);
             continue;
         }
+        let sending = driver.summary.sent_tx < driver.opts.send_tx;
         let deadline = peer
             .poll_timeout()
+            .into_iter()
+            .chain(
+                driver
+                    .next_tx_at
+                    .filter(|_| sending && peer.is_authenticated()),
+            )
+            .min()
             .map(|d| start + Duration::from_micros(d.as_micros()))
             .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
         tokio::select! {

@@ -11,6 +11,7 @@ use alloc::vec::Vec;
 
 use blake2::{Blake2b256, Digest};
 
+use crate::ConnId;
 use crate::auth::NodeId;
 use crate::wire::{Hash, ScpEnvelope, ScpStatementType};
 
@@ -33,8 +34,10 @@ struct Record {
     ledger: u32,
     /// Insertion order, for eviction.
     seq: u64,
-    /// Nodes that sent us the message or were sent it.
-    peers: Vec<NodeId>,
+    /// Connections that sent us the message or were sent it. stellar-core keys these by
+    /// the peer's address (v25) or NodeID (master); a connection handle is as precise within
+    /// a connection's life and takes 8 bytes instead of 32.
+    peers: Vec<ConnId>,
 }
 
 /// Which flooded messages each peer has (`Floodgate`).
@@ -101,7 +104,7 @@ impl Floodgate {
     }
 
     /// `addRecord`: `from` sent us the message. Returns whether the message is new here.
-    pub fn add_record(&mut self, key: Hash, from: NodeId, ledger: u32) -> bool {
+    pub fn add_record(&mut self, key: Hash, from: ConnId, ledger: u32) -> bool {
         let new = !self.records.contains_key(&key);
         let r = self.record(key, ledger);
         if !r.peers.contains(&from) && r.peers.len() < MAX_PEERS_PER_RECORD {
@@ -116,7 +119,7 @@ impl Floodgate {
     }
 
     /// Marks `to` as having the message; false if it already had it (do not send).
-    pub fn mark_sent(&mut self, key: &Hash, to: NodeId) -> bool {
+    pub fn mark_sent(&mut self, key: &Hash, to: ConnId) -> bool {
         match self.records.get_mut(key) {
             Some(r) if r.peers.contains(&to) => false,
             Some(r) => {
@@ -129,15 +132,15 @@ impl Floodgate {
         }
     }
 
-    /// Whether `node` is known to have the message.
-    pub fn knows(&self, key: &Hash, node: &NodeId) -> bool {
+    /// Whether the peer on `conn` is known to have the message.
+    pub fn knows(&self, key: &Hash, conn: ConnId) -> bool {
         self.records
             .get(key)
-            .is_some_and(|r| r.peers.contains(node))
+            .is_some_and(|r| r.peers.contains(&conn))
     }
 
-    /// The nodes known to have the message (`getPeersKnows`).
-    pub fn peers_knowing(&self, key: &Hash) -> &[NodeId] {
+    /// The connections known to have the message (`getPeersKnows`).
+    pub fn peers_knowing(&self, key: &Hash) -> &[ConnId] {
         self.records.get(key).map_or(&[], |r| &r.peers)
     }
 
@@ -361,8 +364,8 @@ impl ScpState {
 mod tests {
     use super::*;
 
-    fn n(i: u8) -> NodeId {
-        NodeId([i; 32])
+    fn n(i: u8) -> ConnId {
+        ConnId(u64::from(i))
     }
 
     #[test]
@@ -382,7 +385,7 @@ mod tests {
         let k = [1; 32];
         assert!(f.add_record(k, n(1), 5));
         assert!(!f.add_record(k, n(2), 5), "second copy is a duplicate");
-        assert!(f.knows(&k, &n(1)) && f.knows(&k, &n(2)));
+        assert!(f.knows(&k, n(1)) && f.knows(&k, n(2)));
         assert!(
             !f.mark_sent(&k, n(1)),
             "the sender is not sent its own message"
@@ -424,10 +427,8 @@ mod tests {
             f.contains(&newest),
             "lowest ledger evicted first: the last one stays"
         );
-        let mut k = [9; 32];
-        for i in 0..300u32 {
-            k[..4].copy_from_slice(&i.to_be_bytes());
-            f.add_record([7; 32], NodeId(k), 1);
+        for i in 0..300u64 {
+            f.add_record([7; 32], ConnId(i), 1);
         }
         assert_eq!(f.peers_knowing(&[7; 32]).len(), MAX_PEERS_PER_RECORD);
     }

@@ -108,9 +108,9 @@ impl Default for OverlayConfig {
             pull: PullConfig::default(),
             fetch: FetchConfig::default(),
             queries: QueryConfig::default(),
-            floodgate_capacity: 200_000,
-            tx_store_items: 20_000,
-            tx_store_bytes: 64 * 1024 * 1024,
+            floodgate_capacity: 50_000,
+            tx_store_items: 10_000,
+            tx_store_bytes: 16 * 1024 * 1024,
             tx_set_store_items: 64,
             tx_set_store_bytes: 128 * 1024 * 1024,
             quorum_set_store_items: 1000,
@@ -289,6 +289,13 @@ impl Conn {
     fn live_authenticated(&self) -> bool {
         self.authenticated && self.dropped_at.is_none()
     }
+}
+
+/// Who sent a message.
+#[derive(Clone, Copy)]
+struct Origin {
+    conn: ConnId,
+    node: Option<NodeId>,
 }
 
 /// What a peer event leads to, decided while the event borrows the peer and carried out
@@ -878,7 +885,9 @@ impl Overlay {
             Event::Authenticated(remote) => Action::Authenticated(remote),
             Event::CreditGranted(_) => Action::Nothing,
             Event::Closed(reason) => Action::Closed(reason),
-            Event::Message(m) => self.classify(now, node, state, m.message, m.raw),
+            Event::Message(m) => {
+                self.classify(now, Origin { conn: id, node }, state, m.message, m.raw)
+            }
         });
         self.conns.insert(id, conn);
         if let Some(victim) = evict {
@@ -892,7 +901,7 @@ impl Overlay {
     fn classify(
         &mut self,
         now: Instant,
-        from: Option<NodeId>,
+        from: Origin,
         state: &mut PeerState,
         message: StellarMessage<'_>,
         raw: &[u8],
@@ -912,7 +921,7 @@ impl Overlay {
         match message {
             StellarMessage::ScpMessage(_) => {
                 let key = flood_key(raw);
-                if self.flood_received(key, from, raw, stats) {
+                if self.flood_received(key, from.conn, raw, stats) {
                     Action::Deliver(Deliver::Scp(key))
                 } else {
                     Action::Nothing
@@ -920,11 +929,11 @@ impl Overlay {
             }
             StellarMessage::Transaction(env) => {
                 let hash = sha256(env);
-                if let Some(node) = from {
+                if let Some(node) = from.node {
                     self.demands.record_tx_pull_latency(&hash, node, now);
                 }
                 let key = flood_key(raw);
-                if self.flood_received(key, from, raw, stats) && !self.txs.contains(&hash) {
+                if self.flood_received(key, from.conn, raw, stats) && !self.txs.contains(&hash) {
                     Action::Deliver(Deliver::Transaction(hash))
                 } else {
                     Action::Nothing
@@ -1022,14 +1031,11 @@ impl Overlay {
     fn flood_received(
         &mut self,
         key: Hash,
-        from: Option<NodeId>,
+        from: ConnId,
         raw: &[u8],
         stats: &mut ConnStats,
     ) -> bool {
-        let new = match from {
-            Some(node) => self.floodgate.add_record(key, node, self.ledger),
-            None => !self.floodgate.contains(&key),
-        };
+        let new = self.floodgate.add_record(key, from, self.ledger);
         let m = &mut self.metrics;
         let n = raw.len() as u64;
         if new {
@@ -1240,7 +1246,7 @@ impl Overlay {
         let views = peer_views(conns);
         let peers = FetchPeerSet {
             authenticated: &views,
-            knows: knows_fn(conns, floodgate),
+            knows: knows_fn(floodgate),
         };
         let fetcher = match kind {
             ItemKind::TxSet => tx_sets,
@@ -1263,16 +1269,8 @@ fn peer_views(conns: &BTreeMap<ConnId, Box<Conn>>) -> Vec<PeerView> {
 }
 
 /// Whether a connection's node is known to have an envelope (by floodgate key).
-fn knows_fn<'a>(
-    conns: &'a BTreeMap<ConnId, Box<Conn>>,
-    floodgate: &'a Floodgate,
-) -> impl Fn(ConnId, &Hash) -> bool + 'a {
-    move |conn, envelope| {
-        conns
-            .get(&conn)
-            .and_then(|c| c.node)
-            .is_some_and(|n| floodgate.knows(envelope, &n))
-    }
+fn knows_fn(floodgate: &Floodgate) -> impl Fn(ConnId, &Hash) -> bool + '_ {
+    move |conn, envelope| floodgate.knows(envelope, conn)
 }
 
 impl Overlay {
@@ -1291,9 +1289,8 @@ impl Overlay {
         }
         self.metrics.message_broadcast += 1;
         let mut sent = 0;
-        for c in self.conns.values_mut() {
-            let Some(node) = c.node else { continue };
-            if !c.live_authenticated() || !self.floodgate.mark_sent(&key, node) {
+        for (id, c) in self.conns.iter_mut() {
+            if !c.live_authenticated() || !self.floodgate.mark_sent(&key, *id) {
                 continue;
             }
             if c.peer.send_shared(now, Arc::clone(&shared)).is_ok() {
@@ -1321,9 +1318,8 @@ impl Overlay {
             demands,
             ..
         } = self;
-        for c in conns.values_mut() {
-            let Some(node) = c.node else { continue };
-            if !c.live_authenticated() || !floodgate.mark_sent(&key, node) {
+        for (id, c) in conns.iter_mut() {
+            if !c.live_authenticated() || !floodgate.mark_sent(&key, *id) {
                 continue;
             }
             let sent = c.state.adverts.send_advert(&cfg, hash, now);

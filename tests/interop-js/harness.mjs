@@ -75,6 +75,8 @@ options:
   --expect-scp N         wait until N SCP_MESSAGEs have been received
   --scp-state K          answer every GET_SCP_STATE with K synthetic SCP_MESSAGEs (paced by credit)
   --corrupt-mac-after K  send TRANSACTIONs 1..K, then K+1 with a corrupted MAC; expect the remote to close
+  --demand-adverts       answer every FLOOD_ADVERT with a FLOOD_DEMAND for the hashes not yet demanded
+                         (pull-mode flooding: the remote sends transaction bodies only on demand)
   --timeout-secs T       give up after T seconds (default 120)
   --min-overlay V        overlay min version announced (default 38)
   --max-overlay V        overlay version announced (default 39)
@@ -106,6 +108,7 @@ function parseArgs(argv) {
     expectScp: null,
     scpState: 0,
     corruptMacAfter: null,
+    demandAdverts: false,
     timeoutSecs: 120,
     minOverlay: 38,
     maxOverlay: 39,
@@ -148,6 +151,7 @@ function parseArgs(argv) {
       case '--expect-scp': o.expectScp = intOpt(a, args.shift()); break;
       case '--scp-state': o.scpState = intOpt(a, args.shift()); break;
       case '--corrupt-mac-after': o.corruptMacAfter = intOpt(a, args.shift()); break;
+      case '--demand-adverts': o.demandAdverts = true; break;
       case '--timeout-secs': o.timeoutSecs = intOpt(a, args.shift(), 1); break;
       case '--min-overlay': o.minOverlay = intOpt(a, args.shift()); break;
       case '--max-overlay': o.maxOverlay = intOpt(a, args.shift()); break;
@@ -203,6 +207,7 @@ const T_SEND_MORE = MT.sendMore().value;
 const T_SEND_MORE_EXTENDED = MT.sendMoreExtended().value;
 const T_ERROR_MSG = MT.errorMsg().value;
 const T_HELLO = MT.hello().value;
+const T_FLOOD_ADVERT = MT.floodAdvert().value;
 // what stellar-core (and the library's FlowController) count against credit
 const FLOOD_TYPES = new Set([T_TRANSACTION, T_SCP_MESSAGE, MT.floodAdvert().value, MT.floodDemand().value]);
 
@@ -381,6 +386,7 @@ const st = {
   txSent: 0, // write callbacks completed without error
   peeked: null, // {msg, size, kind, ...} next flood message not yet sent (no credit)
   scpQueue: [], // pending SCP_MESSAGE answers
+  demandQueue: [], // pending FLOOD_DEMANDs (--demand-adverts)
   scpRequests: 0,
   scpAnswersQueued: 0,
   scpAnswersSent: 0,
@@ -397,6 +403,13 @@ const st = {
   scpSynthetic: 0,
   otherReceived: {},
   remoteErrors: [],
+  // pull mode (--demand-adverts)
+  advertsReceived: 0, // FLOOD_ADVERT messages
+  advertHashes: 0, // hashes in them, duplicates included
+  demanded: new Set(), // hex hashes put in a FLOOD_DEMAND (queued or sent)
+  demandsSent: 0, // FLOOD_DEMAND messages written
+  hashesDemanded: 0, // hashes in the FLOOD_DEMANDs written
+  txDemandedReceived: 0, // received TRANSACTIONs whose hash we had demanded
   // lifecycle
   doneReached: false,
   localClose: false,
@@ -438,6 +451,11 @@ function summary() {
     scpSent: st.scpAnswersSent,
     firstBadSeq: st.firstBadSeq,
     otherReceived: st.otherReceived,
+    advertsReceived: st.advertsReceived,
+    advertHashes: st.advertHashes,
+    demandsSent: st.demandsSent,
+    hashesDemanded: st.hashesDemanded,
+    txDemandedReceived: st.txDemandedReceived,
     creditGrants: st.grants,
     creditViolations: st.creditViolations,
     elapsedMs,
@@ -490,6 +508,8 @@ function nextFloodMessage() {
   if (st.corruptQueued) return null; // nothing after the corrupted frame
   if (st.scpQueue.length > 0) {
     st.peeked = st.scpQueue.shift();
+  } else if (st.demandQueue.length > 0) {
+    st.peeked = st.demandQueue.shift();
   } else if (st.txQueued < txTarget) {
     const i = st.txQueued + 1;
     const msg = makeTransactionMessage(i);
@@ -527,10 +547,36 @@ function pump() {
         }
       } else if (m.kind === 'scp') {
         st.scpAnswersSent++;
+      } else if (m.kind === 'demand') {
+        st.demandsSent++;
+        st.hashesDemanded += m.hashes;
       }
       maybeDone();
     });
   }
+}
+
+// Pull-mode flooding (stellar-core >= 19, our nodes): a FLOOD_ADVERT carries hashes
+// (SHA-256 of the TransactionEnvelope XDR); the bodies come as TRANSACTIONs only in
+// answer to a FLOOD_DEMAND. FLOOD_DEMAND is a flood message: it waits for credit like
+// TRANSACTION and SCP_MESSAGE (pump). Each hash is demanded once.
+function onAdvert(msg) {
+  st.advertsReceived++;
+  const hashes = msg.floodAdvert().txHashes();
+  st.advertHashes += hashes.length;
+  if (!opts.demandAdverts) return;
+  const fresh = [];
+  for (const h of hashes) {
+    const hex = Buffer.from(h).toString('hex');
+    if (st.demanded.has(hex)) continue;
+    st.demanded.add(hex);
+    fresh.push(Buffer.from(h));
+  }
+  if (fresh.length === 0) return;
+  // an advert holds at most TX_ADVERT_VECTOR_MAX_SIZE (1000) hashes, as does a demand
+  const msgOut = xdr.StellarMessage.floodDemand(new xdr.FloodDemand({ txHashes: fresh }));
+  st.demandQueue.push({ kind: 'demand', msg: msgOut, size: msgOut.toXDR().length, hashes: fresh.length });
+  pump();
 }
 
 function onGetScpState(ledgerSeq) {
@@ -788,6 +834,7 @@ function onMessage(msg) {
     const expected = st.received + 1;
     const r = checkTransaction(msg, expected);
     st.received++;
+    if (opts.demandAdverts && st.demanded.has(sha256(msg.transaction().toXDR()).toString('hex'))) st.txDemandedReceived++;
     if (!r.inOrder) { st.inOrder = false; if (st.firstBadSeq === null) st.firstBadSeq = { expected, got: r.seq }; }
     if (!r.intact) st.intact = false;
     maybeDone();
@@ -800,6 +847,8 @@ function onMessage(msg) {
     maybeDone();
   } else if (t === T_GET_SCP_STATE) {
     onGetScpState(msg.getScpLedgerSeq());
+  } else if (t === T_FLOOD_ADVERT) {
+    onAdvert(msg);
   } else if (t === T_ERROR_MSG) {
     const e = msg.error();
     const re = { code: e.code().name, msg: e.msg().toString() };

@@ -1,6 +1,7 @@
 //! Interoperability over loopback TCP with an implementation nobody here wrote:
 //! `@stellarbeat/js-stellar-node-connector` 7.0.1, driven by `tests/interop-js/harness.mjs`.
-//! Both directions: our listener and its connect, its listener and our connect.
+//! Both directions: our listener and its connect, its listener and our connect; and its
+//! connect to a node of a running localnet (pull-mode transaction flooding, SCP state).
 
 #![allow(clippy::unwrap_used)]
 
@@ -8,6 +9,8 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
+use host_native::localnet::{self, LocalnetOptions};
+use host_native::node::{Command as NodeCommand, NodeHandle};
 use host_native::single::{self, Options, Summary};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
@@ -224,4 +227,113 @@ async fn a_peer_that_corrupts_a_mac_is_dropped() {
     let (done, ok) = js.finish().await;
     assert!(ok, "{done}");
     assert_eq!(done["corruptMacRejected"], true, "{done}");
+}
+
+/// A counter from the node's Prometheus text (0 if absent).
+async fn metric(node: &NodeHandle, name: &str) -> u64 {
+    let text = node.ask(NodeCommand::Metrics).await.unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The JS peer against a node of a 3-node localnet with generated traffic: the node floods
+/// transactions in pull mode only, so the harness answers each FLOOD_ADVERT with a
+/// FLOOD_DEMAND (`--demand-adverts`) and gets the bodies; its GET_SCP_STATE(0) is answered
+/// from the node's SCP state. Transactions come from several sources (the localnet picks a
+/// random node per transaction), so only integrity and counts are checked, not order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn their_connect_to_a_localnet_node() {
+    const TXS: u64 = 40;
+    /// The node's own NOMINATE and EXTERNALIZE for each of 3 slots are in its state.
+    const SCP: u64 = 6;
+    let net = localnet::start(&LocalnetOptions {
+        nodes: 3,
+        slot_secs: 1.0,
+        tx_rate: 20,
+        http: false,
+        ..LocalnetOptions::default()
+    })
+    .await
+    .unwrap();
+    let node = &net.nodes[0].handle;
+    // Wait until the node has SCP state for 3 slots (it tracks slot 3: ledger 4).
+    tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let info = node.ask(NodeCommand::Info).await.unwrap();
+            if info["info"]["ledger"]["num"].as_u64().unwrap_or(0) >= 4 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the localnet never reached slot 3");
+    let state_sent_before = metric(node, "stellar_overlay_scp_state_sent").await;
+    let fulfilled_before = metric(node, "stellar_overlay_flood_fulfilled").await;
+
+    let port = node.peer_addr.port().to_string();
+    let mut js = Js::spawn(&[
+        "connect",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--get-scp-state",
+        "0",
+        "--expect-scp",
+        &SCP.to_string(),
+        "--demand-adverts",
+        "--expect",
+        &TXS.to_string(),
+        "--timeout-secs",
+        "60",
+    ]);
+    let connected = js.until("connected").await;
+    assert_eq!(
+        connected["remoteNodeId"],
+        node.node_id.to_string(),
+        "{connected}"
+    );
+    assert_eq!(connected["networkIdMatches"], true, "{connected}");
+    assert_eq!(connected["versionsOverlap"], true, "{connected}");
+    assert_eq!(
+        connected["remoteListeningPort"],
+        u64::from(node.peer_addr.port()),
+        "{connected}"
+    );
+    let (done, ok) = js.finish().await;
+    assert!(ok, "JS harness failed: {done}");
+
+    // Transactions: every one demanded, every one intact (order is not defined here).
+    let received = done["received"].as_u64().unwrap();
+    assert!(received >= TXS, "{done}");
+    assert_eq!(done["intact"], true, "{done}");
+    assert!(done["advertsReceived"].as_u64().unwrap() >= 1, "{done}");
+    assert!(
+        done["hashesDemanded"].as_u64().unwrap() >= received,
+        "{done}"
+    );
+    assert_eq!(
+        done["txDemandedReceived"], received,
+        "only demanded bodies: {done}"
+    );
+    assert_eq!(done["sent"], 0, "{done}");
+    // SCP: the state answer (and live flooding), all signed by localnet keys for this
+    // network.
+    let scp = done["scpReceived"].as_u64().unwrap();
+    assert!(scp >= SCP, "{done}");
+    assert_eq!(done["scpValid"], scp, "{done}");
+    assert_eq!(done["creditViolations"], 0, "{done}");
+
+    // The node's side: it answered a GET_SCP_STATE and served demanded transactions.
+    assert!(
+        metric(node, "stellar_overlay_scp_state_sent").await >= state_sent_before + SCP,
+        "the node sent no SCP state"
+    );
+    assert!(
+        metric(node, "stellar_overlay_flood_fulfilled").await >= fulfilled_before + received,
+        "the node served fewer demands than the JS peer received"
+    );
+    net.shutdown().await.unwrap();
 }
