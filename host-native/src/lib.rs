@@ -9,6 +9,7 @@ pub mod db;
 pub mod localnet;
 pub mod node;
 pub mod relay;
+pub mod run;
 pub mod single;
 pub mod synthetic;
 pub mod traffic;

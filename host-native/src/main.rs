@@ -22,6 +22,18 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run a node from a stellar-core-style config (TOML, stellar-core key names).
+    Run {
+        /// The config file.
+        #[arg(long)]
+        conf: Option<std::path::PathBuf>,
+        /// Start from the test network's passphrase and known peers.
+        #[arg(long, conflicts_with = "pubnet")]
+        testnet: bool,
+        /// Start from the public network's passphrase and known peers.
+        #[arg(long)]
+        pubnet: bool,
+    },
     /// Run one authenticated connection and print one JSON line per event.
     Peer {
         #[command(subcommand)]
@@ -86,6 +98,10 @@ enum PeerMode {
     Connect {
         /// The peer to dial, e.g. 127.0.0.1:11625.
         address: String,
+        /// Open this many connections at once, each with its own identity (load and
+        /// memory tests); prints one summary line per connection when it ends.
+        #[arg(long, default_value_t = 1)]
+        connections: usize,
         #[command(flatten)]
         common: Common,
     },
@@ -135,6 +151,9 @@ struct Common {
     /// Do not print a line per received message and credit grant.
     #[arg(long)]
     quiet: bool,
+    /// Answer FLOOD_ADVERTs with FLOOD_DEMANDs, so advertised transactions arrive.
+    #[arg(long)]
+    demand_adverts: bool,
     /// Overlay protocol versions announced and accepted (stellar-core v25.2: 38..=39).
     #[arg(long, default_value_t = overlay_core::auth::DEFAULT_OVERLAY_MIN_VERSION)]
     overlay_min_version: u32,
@@ -162,7 +181,7 @@ impl Common {
             exit_when_done: self.exit_when_done,
             print_messages: !self.quiet,
             table: false,
-            demand_adverts: false,
+            demand_adverts: self.demand_adverts,
             versions: single::Versions {
                 overlay_min: self.overlay_min_version,
                 overlay: self.overlay_version,
@@ -255,6 +274,59 @@ async fn demo(transactions: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `peer connect --connections N`: N connections from one process, until each ends or
+/// Ctrl-C; one summary line per connection.
+async fn many_connections(address: &str, opts: Options, n: usize) -> anyhow::Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut tasks = Vec::new();
+    for _ in 0..n {
+        let (address, opts, mut stop) = (address.to_string(), opts.clone(), stop_rx.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut out = std::io::sink();
+            let shutdown = async move {
+                let _ = stop.wait_for(|s| *s).await;
+            };
+            single::connect(&address, opts, &mut out, shutdown).await
+        }));
+    }
+    println!("{{\"event\":\"connections\",\"count\":{n}}}");
+    let all = futures_join(tasks);
+    tokio::pin!(all);
+    tokio::select! {
+        results = &mut all => print_summaries(results),
+        _ = ctrl_c() => {
+            let _ = stop_tx.send(true);
+            print_summaries(all.await);
+        }
+    }
+    Ok(())
+}
+
+async fn futures_join(
+    tasks: Vec<tokio::task::JoinHandle<anyhow::Result<single::Summary>>>,
+) -> Vec<anyhow::Result<single::Summary>> {
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(
+            t.await
+                .unwrap_or_else(|e| Err(anyhow::anyhow!("connection task failed: {e}"))),
+        );
+    }
+    out
+}
+
+fn print_summaries(results: Vec<anyhow::Result<single::Summary>>) {
+    for r in results {
+        match r {
+            Ok(s) => println!("{}", s.to_json()),
+            Err(e) => println!(
+                "{}",
+                serde_json::json!({"event": "error", "message": e.to_string()})
+            ),
+        }
+    }
+}
+
 async fn localnet(
     nodes: usize,
     slot_secs: f64,
@@ -319,6 +391,19 @@ async fn localnet(
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // Logs go to stderr (RUST_LOG filters): a node logs at info, tools only warnings.
+    let default_level = if matches!(cli.command, Command::Run { .. }) {
+        "info"
+    } else {
+        "warn"
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
+        )
+        .init();
     match cli.command {
         Command::Peer {
             mode: PeerMode::Listen { port, common },
@@ -327,18 +412,36 @@ async fn main() -> anyhow::Result<()> {
             single::listen(port, common.options(0), &mut out, ctrl_c()).await?;
         }
         Command::Peer {
-            mode: PeerMode::Connect { address, common },
+            mode:
+                PeerMode::Connect {
+                    address,
+                    common,
+                    connections,
+                },
         } => {
-            let mut out = std::io::stdout();
-            single::connect(
-                &address,
-                common.options(overlay_core::auth::DEFAULT_PEER_PORT),
-                &mut out,
-                ctrl_c(),
-            )
-            .await?;
+            let opts = common.options(overlay_core::auth::DEFAULT_PEER_PORT);
+            if connections <= 1 {
+                let mut out = std::io::stdout();
+                single::connect(&address, opts, &mut out, ctrl_c()).await?;
+            } else {
+                many_connections(&address, opts, connections).await?;
+            }
         }
         Command::Demo { transactions } => demo(transactions).await?,
+        Command::Run {
+            conf,
+            testnet,
+            pubnet,
+        } => {
+            let preset = if testnet {
+                Some("testnet".to_string())
+            } else if pubnet {
+                Some("pubnet".to_string())
+            } else {
+                None
+            };
+            host_native::run::run(&host_native::run::RunOptions { conf, preset }).await?
+        }
         Command::Watch {
             address,
             testnet,

@@ -623,8 +623,14 @@ impl Peer {
         if self.conn.state == State::Closing || data.is_empty() {
             return data.len();
         }
+        let (header_before, frame_before) = self.rx.progress();
         let taken = self.rx.push(data, self.conn.frame_limit());
-        self.conn.last_read = now;
+        let (header_after, frame_after) = self.rx.progress();
+        // Like stellar-core, only a completed header or frame counts as a read for the idle
+        // timer: a peer trickling one byte a second is idle, not busy.
+        if (header_after && !header_before) || (frame_after && !frame_before) {
+            self.conn.last_read = now;
+        }
         self.conn.stats.bytes_read += taken as u64;
         taken
     }

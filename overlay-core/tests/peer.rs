@@ -1284,3 +1284,30 @@ fn accept_all_admission() {
     }
     assert!(a.is_authenticated() && b.is_authenticated());
 }
+
+#[test]
+fn a_trickled_hello_does_not_keep_the_handshake_alive() {
+    // One byte a second: only a completed header or frame counts as a read, so the
+    // handshake looks idle and the auth timeout cuts it long before the HELLO is in.
+    let raw = Raw::new(9, Role::Initiator);
+    let hello = raw.hello(&raw.hello_fields());
+    let mut side = Side::new(Role::Acceptor, &local(2), PeerConfig::default());
+    let mut now = Instant::ZERO;
+    for byte in &hello {
+        now = now + Duration::from_secs(1);
+        feed(&mut side.peer, now, std::slice::from_ref(byte));
+        if side.peer.poll_timeout().is_some_and(|t| t <= now) {
+            side.peer.handle_timeout(now);
+        }
+        side.drain(now);
+        if side.closed().is_some() {
+            break;
+        }
+    }
+    assert_eq!(side.closed(), Some(&DropReason::IdleTimeout));
+    assert!(
+        now <= Instant::from_secs(12),
+        "cut at {now:?}, HELLO is {} bytes",
+        hello.len()
+    );
+}

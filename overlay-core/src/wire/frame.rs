@@ -84,6 +84,14 @@ impl FrameDecoder {
         Some((u32::from_be_bytes(hdr) & !LAST_FRAGMENT) as usize)
     }
 
+    /// How far the next frame has arrived: (header complete, whole frame complete).
+    pub fn progress(&self) -> (bool, bool) {
+        match self.peek_len() {
+            None => (false, false),
+            Some(len) => (true, self.buf.len() >= self.start + self.lent + 4 + len),
+        }
+    }
+
     /// Returns the next complete frame body, checking its length against `limit` as soon
     /// as the header is complete (the limit in force at that moment, as stellar-core does).
     pub fn next_frame(&mut self, limit: usize) -> Result<Option<&[u8]>, BadFrameLength> {
