@@ -76,6 +76,9 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         get_scp_state: u32,
     },
+    /// Raw HMAC-SHA256 speed over 300-byte messages (the baseline of scripts/bench-e2e).
+    #[command(hide = true)]
+    BenchHmac,
     /// Two peers on loopback in one process: the handshake and message flow, printed.
     Demo {
         /// Transactions each side sends.
@@ -428,6 +431,16 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Command::Demo { transactions } => demo(transactions).await?,
+        Command::BenchHmac => {
+            let key = overlay_core::auth::MacKey::new(&[7; 32]);
+            let data = [0x5au8; 300];
+            let n = 2_000_000u32;
+            let start = std::time::Instant::now();
+            for _ in 0..n {
+                std::hint::black_box(key.mac(std::hint::black_box(&data)));
+            }
+            println!("{:.0}", f64::from(n) / start.elapsed().as_secs_f64());
+        }
         Command::Run {
             conf,
             testnet,
