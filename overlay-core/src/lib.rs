@@ -39,6 +39,8 @@ pub mod peers;
 pub mod pull;
 pub mod rng;
 #[cfg(feature = "sim")]
+pub mod scenarios;
+#[cfg(feature = "sim")]
 pub mod sim;
 pub mod time;
 pub mod wire;

@@ -1,0 +1,536 @@
+//! A Stellar peer in the browser, over a WebSocket to the bridge.
+
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use js_sys::{Function, Reflect, Uint8Array};
+use overlay_core::auth::shared_key;
+use overlay_core::flood::sha256;
+use overlay_core::wire::{Hash, StellarMessage};
+use overlay_core::{
+    AcceptAll, AuthCert, DropReason, Event, Instant, LocalNode, NetworkId, NodeKey, Peer,
+    PeerConfig, PeerSetup, Role, WallClock,
+};
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
+
+use crate::js::{hex, n, obj, s, u};
+use crate::summary::summary;
+
+fn random32() -> Result<[u8; 32], JsValue> {
+    let mut b = [0u8; 32];
+    getrandom::fill(&mut b)
+        .map_err(|e| JsValue::from_str(&format!("no Web Crypto randomness: {e}")))?;
+    Ok(b)
+}
+
+fn now_ms() -> f64 {
+    js_sys::Date::now()
+}
+
+fn fingerprint(key: &[u8]) -> String {
+    hex(&sha256(key)[..8])
+}
+
+/// Calls `setTimeout(f, ms)` on the global object (window, worker or Node).
+fn set_timeout(f: &Function, ms: f64) -> Option<JsValue> {
+    let global = js_sys::global();
+    let st: Function = Reflect::get(&global, &JsValue::from_str("setTimeout"))
+        .ok()?
+        .dyn_into()
+        .ok()?;
+    st.call2(&global, f, &JsValue::from_f64(ms)).ok()
+}
+
+fn clear_timeout(id: &JsValue) {
+    let global = js_sys::global();
+    if let Some(ct) = Reflect::get(&global, &JsValue::from_str("clearTimeout"))
+        .ok()
+        .and_then(|f| f.dyn_into::<Function>().ok())
+    {
+        let _ = ct.call1(&global, id);
+    }
+}
+
+#[derive(Debug)]
+struct State {
+    ws: WebSocket,
+    on_event: Function,
+    local: Arc<LocalNode>,
+    /// The cert our HELLO carries (shown step by step in the page).
+    cert: Option<AuthCert>,
+    target: Option<SocketAddr>,
+    url: String,
+    peer: Option<Peer>,
+    /// `Date.now()` at creation: the peer's monotonic clock starts there.
+    origin_ms: f64,
+    timer: Option<JsValue>,
+    timer_cb: Option<Closure<dyn FnMut()>>,
+    raw: bool,
+    closed: bool,
+    /// Events gathered while the state is borrowed, handed to JS once it is released (the
+    /// callback may call back into this peer).
+    out: Vec<JsValue>,
+}
+
+impl State {
+    fn now(&self) -> Instant {
+        Instant::from_micros(((now_ms() - self.origin_ms).max(0.0) * 1000.0) as u64)
+    }
+
+    fn credit_fields(peer: &Peer) -> [(&'static str, JsValue); 4] {
+        let (im, ib) = peer.inbound_credit();
+        let (om, ob) = peer.outbound_credit();
+        [
+            ("inboundMessages", u(im)),
+            ("inboundBytes", u(ib)),
+            ("outboundMessages", u(om)),
+            ("outboundBytes", u(ob)),
+        ]
+    }
+
+    /// Drains the peer: events (as JS objects into `out`), then writes, then the timer.
+    fn drive(&mut self) {
+        let now = self.now();
+        let Some(peer) = self.peer.as_mut() else {
+            return;
+        };
+        while let Some(ev) = peer.poll(now, &mut AcceptAll) {
+            let js = match ev {
+                Event::Hello(r) => {
+                    let local = &self.local;
+                    let cert = self.cert.map_or(([0; 32], 0), |c| (c.pubkey, c.expiration));
+                    let hello = obj(&[
+                        ("type", s("hello")),
+                        ("node", s(r.node_id.to_string())),
+                        ("versionStr", s(r.version_str())),
+                        ("ledgerVersion", n(r.ledger_version)),
+                        ("overlayVersion", n(r.overlay_version)),
+                        ("overlayMinVersion", n(r.overlay_min_version)),
+                        ("listeningPort", n(r.listening_port)),
+                        ("certExpiration", u(r.cert_expiration)),
+                        ("certPubkey", s(hex(&r.cert_pubkey))),
+                        ("nonce", s(hex(&r.nonce))),
+                        ("localNode", s(local.node_id().to_string())),
+                        ("localNonce", s(hex(peer.local_nonce()))),
+                        ("localCertPubkey", s(hex(&cert.0))),
+                        ("localCertExpiration", u(cert.1)),
+                    ]);
+                    self.out.push(hello);
+                    if let (Some(keys), Ok(k)) = (
+                        peer.mac_keys(),
+                        shared_key(Role::Initiator, &local.ecdh, &r.cert_pubkey),
+                    ) {
+                        self.out.push(obj(&[
+                            ("type", s("keys")),
+                            ("sharedKeyFingerprint", s(fingerprint(&k))),
+                            ("sendKeyFingerprint", s(fingerprint(&keys.send_raw))),
+                            ("recvKeyFingerprint", s(fingerprint(&keys.recv_raw))),
+                        ]));
+                    }
+                    continue;
+                }
+                Event::Authenticated(r) => obj(&[
+                    ("type", s("authenticated")),
+                    ("node", s(r.node_id.to_string())),
+                    ("versionStr", s(r.version_str())),
+                    ("overlayVersion", n(r.overlay_version)),
+                    ("overlayMinVersion", n(r.overlay_min_version)),
+                    ("grantMessages", u(peer.inbound_credit().0)),
+                    ("grantBytes", u(peer.inbound_credit().1)),
+                ]),
+                Event::CreditGranted(g) => {
+                    let mut f = vec![
+                        ("type", s("credit")),
+                        ("messages", n(g.num_messages)),
+                        ("bytes", n(g.num_bytes)),
+                    ];
+                    f.extend(Self::credit_fields(peer));
+                    obj(&f)
+                }
+                Event::Message(m) => {
+                    let mut f = vec![
+                        ("type", s("message")),
+                        ("messageType", s(m.message.message_type().name())),
+                        ("sequence", u(m.sequence)),
+                        ("size", n(m.frame_len as u32)),
+                        // A message only reaches here once its sequence and MAC verified.
+                        ("macOk", JsValue::TRUE),
+                        ("summary", summary(&m.message)),
+                        (
+                            "raw",
+                            if self.raw {
+                                s(hex(m.raw))
+                            } else {
+                                JsValue::UNDEFINED
+                            },
+                        ),
+                    ];
+                    let reply = match m.message {
+                        StellarMessage::GetScpQuorumSet(h) => Some(*h),
+                        _ => None,
+                    };
+                    f.extend(Self::credit_fields(peer));
+                    self.out.push(obj(&f));
+                    // Answer latency pings at once, as any node does.
+                    if let Some(h) = reply {
+                        let _ = peer.send(
+                            now,
+                            &StellarMessage::DontHave(overlay_core::wire::DontHave {
+                                message_type: overlay_core::wire::MessageType::ScpQuorumSet,
+                                req_hash: &h,
+                            }),
+                        );
+                    }
+                    continue;
+                }
+                Event::Closed(reason) => {
+                    self.closed = true;
+                    closed_event(&reason)
+                }
+            };
+            self.out.push(js);
+        }
+        let mut buf = Vec::new();
+        while peer.poll_transmit(now, &mut buf) > 0 {
+            if self.ws.ready_state() == WebSocket::OPEN {
+                let _ = self.ws.send_with_u8_array(&buf);
+            }
+            buf.clear();
+        }
+        if self.closed {
+            let _ = self.ws.close();
+        }
+    }
+}
+
+fn closed_event(reason: &DropReason) -> JsValue {
+    obj(&[
+        ("type", s("closed")),
+        ("reason", s(reason.to_string())),
+        (
+            "errorCode",
+            reason.error().map_or(JsValue::NULL, |c| s(c.name())),
+        ),
+        ("byRemote", JsValue::from_bool(reason.by_remote())),
+        (
+            "macOk",
+            JsValue::from_bool(!matches!(
+                reason,
+                DropReason::BadMac | DropReason::UnexpectedSequence { .. }
+            )),
+        ),
+    ])
+}
+
+/// Hands gathered events to JS (outside any borrow of the state).
+fn flush(state: &Rc<RefCell<State>>) {
+    let (events, cb) = {
+        let mut st = state.borrow_mut();
+        (std::mem::take(&mut st.out), st.on_event.clone())
+    };
+    for ev in events {
+        let _ = cb.call1(&JsValue::NULL, &ev);
+    }
+}
+
+/// Runs the peer after any input and re-arms its timer.
+fn step(state: &Rc<RefCell<State>>) {
+    {
+        let mut st = state.borrow_mut();
+        st.drive();
+        if let Some(t) = st.timer.take() {
+            clear_timeout(&t);
+        }
+        let deadline = st.peer.as_ref().and_then(Peer::poll_timeout);
+        if let (Some(d), false) = (deadline, st.closed) {
+            let wait_ms = (d.as_micros() as f64 / 1000.0 - (now_ms() - st.origin_ms)).max(0.0);
+            let weak = Rc::downgrade(state);
+            let cb = Closure::<dyn FnMut()>::new(move || {
+                if let Some(state) = weak.upgrade() {
+                    {
+                        let mut st = state.borrow_mut();
+                        let now = st.now();
+                        if let Some(p) = st.peer.as_mut() {
+                            p.handle_timeout(now);
+                        }
+                    }
+                    step(&state);
+                }
+            });
+            st.timer = set_timeout(cb.as_ref().unchecked_ref(), wait_ms);
+            st.timer_cb = Some(cb);
+        }
+    }
+    flush(state);
+}
+
+/// A Stellar peer running in the page, connected through the WebSocket bridge.
+#[wasm_bindgen]
+#[derive(Debug)]
+pub struct BrowserPeer {
+    state: Rc<RefCell<State>>,
+    // Kept alive for as long as the socket may call them.
+    _callbacks: Vec<Closure<dyn FnMut(JsValue)>>,
+}
+
+#[wasm_bindgen]
+impl BrowserPeer {
+    /// Connects to `url` (the bridge's WebSocket URL for one target node) and runs the
+    /// handshake as the initiator. `target` is the node's `host:port` (for the address the
+    /// peer reports); `passphrase` names the network; `onEvent` receives every event.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        url: &str,
+        target: &str,
+        passphrase: &str,
+        on_event: Function,
+    ) -> Result<BrowserPeer, JsValue> {
+        let key = NodeKey::from_seed(random32()?);
+        let network = NetworkId::from_passphrase(passphrase);
+        let local = Arc::new(LocalNode::new(key, network, random32()?));
+        let ws = WebSocket::new(url)?;
+        ws.set_binary_type(BinaryType::Arraybuffer);
+        let state = Rc::new(RefCell::new(State {
+            ws: ws.clone(),
+            on_event,
+            local,
+            cert: None,
+            target: target.parse().ok(),
+            url: url.to_string(),
+            peer: None,
+            origin_ms: now_ms(),
+            timer: None,
+            timer_cb: None,
+            raw: false,
+            closed: false,
+            out: Vec::new(),
+        }));
+        let mut callbacks = Vec::new();
+
+        let weak = Rc::downgrade(&state);
+        let onopen = Closure::<dyn FnMut(JsValue)>::new(move |_| {
+            let Some(state) = weak.upgrade() else { return };
+            let started = {
+                let mut st = state.borrow_mut();
+                let now = st.now();
+                let unix = (now_ms() / 1000.0) as u64;
+                let nonce = random32();
+                match nonce {
+                    Ok(nonce) => {
+                        let remote = st.target.or_else(|| "127.0.0.1:11625".parse().ok());
+                        let local = Arc::clone(&st.local);
+                        let cert = local.issue_cert(unix);
+                        st.cert = Some(cert);
+                        st.peer = Some(Peer::new(
+                            PeerSetup {
+                                role: Role::Initiator,
+                                local,
+                                cert,
+                                nonce,
+                                remote_address: remote,
+                                config: PeerConfig::default(),
+                                clock: WallClock::new(now, unix),
+                            },
+                            now,
+                        ));
+                        let url = st.url.clone();
+                        st.out.push(obj(&[("type", s("open")), ("url", s(url))]));
+                        true
+                    }
+                    Err(e) => {
+                        st.out.push(obj(&[("type", s("error")), ("message", e)]));
+                        false
+                    }
+                }
+            };
+            if started {
+                step(&state);
+            } else {
+                flush(&state);
+            }
+        });
+        ws.set_onopen(Some(onopen.as_ref().unchecked_ref()));
+        callbacks.push(onopen);
+
+        let weak = Rc::downgrade(&state);
+        let onmessage = Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| {
+            let Some(state) = weak.upgrade() else { return };
+            let Ok(ev) = ev.dyn_into::<MessageEvent>() else {
+                return;
+            };
+            let bytes = Uint8Array::new(&ev.data()).to_vec();
+            {
+                let mut st = state.borrow_mut();
+                let now = st.now();
+                let mut rest = &bytes[..];
+                while !rest.is_empty() {
+                    let Some(peer) = st.peer.as_mut() else { break };
+                    let took = peer.handle_input(now, rest);
+                    rest = &rest[took..];
+                    if took < bytes.len() {
+                        st.drive();
+                    }
+                    if took == 0 {
+                        break;
+                    }
+                }
+            }
+            step(&state);
+        });
+        ws.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
+        callbacks.push(onmessage);
+
+        let weak = Rc::downgrade(&state);
+        let onclose = Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| {
+            let Some(state) = weak.upgrade() else { return };
+            {
+                let mut st = state.borrow_mut();
+                if !st.closed {
+                    let (code, why) = ev
+                        .dyn_into::<CloseEvent>()
+                        .map(|c| (c.code(), c.reason()))
+                        .unwrap_or((0, String::new()));
+                    let now = st.now();
+                    match st.peer.as_mut() {
+                        Some(p) => p.close(now, DropReason::RemoteClosed),
+                        None => {
+                            st.closed = true;
+                            st.out.push(obj(&[
+                                ("type", s("closed")),
+                                (
+                                    "reason",
+                                    s(format!("bridge closed the connection ({code}): {why}")),
+                                ),
+                                ("errorCode", JsValue::NULL),
+                                ("byRemote", JsValue::TRUE),
+                                ("macOk", JsValue::TRUE),
+                            ]));
+                        }
+                    }
+                    if st.peer.is_some() {
+                        // Surface the bridge's reason next to the peer's.
+                        st.out.push(obj(&[
+                            ("type", s("error")),
+                            ("message", s(format!("WebSocket closed ({code}): {why}"))),
+                        ]));
+                    }
+                }
+            }
+            step(&state);
+        });
+        ws.set_onclose(Some(onclose.as_ref().unchecked_ref()));
+        callbacks.push(onclose);
+
+        Ok(BrowserPeer {
+            state,
+            _callbacks: callbacks,
+        })
+    }
+
+    /// Our node ID (a fresh identity per page load).
+    #[wasm_bindgen(js_name = nodeId)]
+    pub fn node_id(&self) -> String {
+        self.state.borrow().local.node_id().to_string()
+    }
+
+    /// Include each message's raw XDR (hex) in its event.
+    #[wasm_bindgen(js_name = setRaw)]
+    pub fn set_raw(&self, on: bool) {
+        self.state.borrow_mut().raw = on;
+    }
+
+    /// Whether the handshake completed.
+    #[wasm_bindgen(js_name = isAuthenticated)]
+    pub fn is_authenticated(&self) -> bool {
+        self.state
+            .borrow()
+            .peer
+            .as_ref()
+            .is_some_and(Peer::is_authenticated)
+    }
+
+    /// Asks for SCP state from `ledger` (0: everything the node remembers).
+    #[wasm_bindgen(js_name = sendGetScpState)]
+    pub fn send_get_scp_state(&self, ledger: u32) -> Result<(), JsValue> {
+        self.send(&StellarMessage::GetScpState(ledger))
+    }
+
+    /// Asks for a quorum set by hash (hex).
+    #[wasm_bindgen(js_name = sendGetQuorumSet)]
+    pub fn send_get_quorum_set(&self, hash_hex: &str) -> Result<(), JsValue> {
+        let h = parse_hash(hash_hex)?;
+        self.send(&StellarMessage::GetScpQuorumSet(&h))
+    }
+
+    /// Asks for a tx set by hash (hex).
+    #[wasm_bindgen(js_name = sendGetTxSet)]
+    pub fn send_get_tx_set(&self, hash_hex: &str) -> Result<(), JsValue> {
+        let h = parse_hash(hash_hex)?;
+        self.send(&StellarMessage::GetTxSet(&h))
+    }
+
+    /// Credit both ways and time spent without credit.
+    pub fn credit(&self) -> JsValue {
+        let st = self.state.borrow();
+        match st.peer.as_ref() {
+            Some(p) => {
+                let mut f = State::credit_fields(p).to_vec();
+                f.push((
+                    "msWithoutCredit",
+                    u(p.time_without_credit(st.now()).as_millis() as u64),
+                ));
+                obj(&f)
+            }
+            None => JsValue::NULL,
+        }
+    }
+
+    /// Closes the connection (ERROR_MSG "dropped by user" first, as a node would).
+    pub fn close(&self) {
+        {
+            let mut st = self.state.borrow_mut();
+            let now = st.now();
+            if let Some(p) = st.peer.as_mut() {
+                p.close(now, DropReason::DroppedByUser);
+            } else {
+                let _ = st.ws.close();
+            }
+        }
+        step(&self.state);
+    }
+}
+
+impl BrowserPeer {
+    fn send(&self, msg: &StellarMessage<'_>) -> Result<(), JsValue> {
+        {
+            let mut st = self.state.borrow_mut();
+            let now = st.now();
+            let peer = st
+                .peer
+                .as_mut()
+                .ok_or_else(|| JsValue::from_str("not connected yet"))?;
+            peer.send(now, msg)
+                .map_err(|e| JsValue::from_str(&e.to_string()))?;
+            st.out.push(obj(&[
+                ("type", s("sent")),
+                ("messageType", s(msg.message_type().name())),
+            ]));
+        }
+        step(&self.state);
+        Ok(())
+    }
+}
+
+fn parse_hash(h: &str) -> Result<Hash, JsValue> {
+    let bytes: Vec<u8> = (0..h.len())
+        .step_by(2)
+        .filter_map(|i| h.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok()))
+        .collect();
+    bytes
+        .try_into()
+        .map_err(|_| JsValue::from_str(&format!("not a 32-byte hex hash: {h}")))
+}
