@@ -4,6 +4,7 @@
 //! randomness and prints.
 
 pub mod admin;
+pub mod bridge;
 pub mod config;
 pub mod db;
 pub mod localnet;

@@ -76,6 +76,34 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         get_scp_state: u32,
     },
+    /// A WebSocket-to-TCP bridge for browser peers: ws://LISTEN/connect?target=HOST:PORT
+    /// relays bytes unchanged to an allowed target (the browser does the handshake);
+    /// GET /targets lists the allowed targets.
+    Bridge {
+        /// Address to listen on (port 0 picks a free one, printed).
+        #[arg(long, default_value_t = host_native::bridge::DEFAULT_LISTEN)]
+        listen: std::net::SocketAddr,
+        /// A target browsers may reach, HOST:PORT; repeat for more. Resolved at start;
+        /// nothing else is ever dialled.
+        #[arg(long = "allow", value_name = "HOST:PORT", required = true)]
+        allow: Vec<String>,
+        /// A page origin allowed to connect, e.g. http://127.0.0.1:8080; repeat for more
+        /// (default: any origin).
+        #[arg(long = "origin", value_name = "URL")]
+        origins: Vec<String>,
+        /// Relays one client IP may hold (IPv6: per /64); more are closed with 1013.
+        #[arg(long, default_value_t = host_native::bridge::DEFAULT_MAX_PER_IP)]
+        max_per_ip: usize,
+        /// Relays in total; more are closed with 1013.
+        #[arg(long, default_value_t = host_native::bridge::DEFAULT_MAX_TOTAL)]
+        max_connections: usize,
+        /// Seconds without a byte either way before a relay is closed.
+        #[arg(long, default_value_t = host_native::bridge::DEFAULT_IDLE_TIMEOUT.as_secs())]
+        idle_timeout: u64,
+        /// The largest message a browser may send, in bytes.
+        #[arg(long, default_value_t = host_native::bridge::DEFAULT_MAX_MESSAGE_SIZE)]
+        max_message_size: usize,
+    },
     /// Raw HMAC-SHA256 speed over 300-byte messages (the baseline of scripts/bench-e2e).
     #[command(hide = true)]
     BenchHmac,
@@ -394,8 +422,9 @@ async fn localnet(
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    // Logs go to stderr (RUST_LOG filters): a node logs at info, tools only warnings.
-    let default_level = if matches!(cli.command, Command::Run { .. }) {
+    // Logs go to stderr (RUST_LOG filters): a node and the bridge log at info, tools only
+    // warnings.
+    let default_level = if matches!(cli.command, Command::Run { .. } | Command::Bridge { .. }) {
         "info"
     } else {
         "warn"
@@ -487,6 +516,28 @@ async fn main() -> anyhow::Result<()> {
             tx_rate,
             duration,
         } => localnet(nodes, slot_secs, tx_rate, duration).await?,
+        Command::Bridge {
+            listen,
+            allow,
+            origins,
+            max_per_ip,
+            max_connections,
+            idle_timeout,
+            max_message_size,
+        } => {
+            use host_native::bridge::{self, BridgeConfig};
+            let config = BridgeConfig {
+                listen,
+                allow,
+                origins,
+                max_per_ip,
+                max_total: max_connections,
+                idle_timeout: std::time::Duration::from_secs(idle_timeout.max(1)),
+                max_message_size,
+                ..BridgeConfig::default()
+            };
+            bridge::run(config, ctrl_c()).await?
+        }
     }
     Ok(())
 }
