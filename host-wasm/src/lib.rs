@@ -10,6 +10,8 @@
 //! in the generated `.d.ts` (see the `typescript_custom_section` below).
 
 mod browser;
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+mod heap;
 mod js;
 mod simulation;
 mod summary;

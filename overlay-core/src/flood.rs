@@ -13,6 +13,7 @@ use blake2::{Blake2b256, Digest};
 
 use crate::ConnId;
 use crate::auth::NodeId;
+use crate::index::{HashIndex, hash_index};
 use crate::wire::{Hash, ScpEnvelope, ScpStatementType};
 
 /// The floodgate's key for a message: BLAKE2b-256 of its whole `StellarMessage` XDR (type
@@ -43,7 +44,7 @@ struct Record {
 /// Which flooded messages each peer has (`Floodgate`).
 #[derive(Debug)]
 pub struct Floodgate {
-    records: BTreeMap<Hash, Record>,
+    records: HashIndex<Record>,
     by_age: BTreeMap<(u32, u64), Hash>,
     next_seq: u64,
     capacity: usize,
@@ -52,9 +53,10 @@ pub struct Floodgate {
 }
 
 impl Floodgate {
-    pub fn new(capacity: usize) -> Self {
+    /// `seed` keys the record table's hashing (see [`crate::index`]).
+    pub fn new(capacity: usize, seed: u64) -> Self {
         Floodgate {
-            records: BTreeMap::new(),
+            records: hash_index(seed),
             by_age: BTreeMap::new(),
             next_seq: 0,
             capacity,
@@ -96,7 +98,7 @@ impl Floodgate {
             );
         }
         // Present: inserted just above if it was missing.
-        self.records.entry(key).or_insert_with(|| Record {
+        self.records.entry(key).or_insert(Record {
             ledger,
             seq: 0,
             peers: Vec::new(),
@@ -168,7 +170,7 @@ impl Floodgate {
 /// transactions to serve demands from, tx sets and quorum sets to answer GET_* with.
 #[derive(Debug)]
 pub struct BoundedStore {
-    items: BTreeMap<Hash, (Arc<[u8]>, u32)>,
+    items: HashIndex<(Arc<[u8]>, u32)>,
     order: VecDeque<Hash>,
     bytes: usize,
     max_items: usize,
@@ -176,9 +178,10 @@ pub struct BoundedStore {
 }
 
 impl BoundedStore {
-    pub fn new(max_items: usize, max_bytes: usize) -> Self {
+    /// `seed` keys the table's hashing (see [`crate::index`]).
+    pub fn new(max_items: usize, max_bytes: usize, seed: u64) -> Self {
         BoundedStore {
-            items: BTreeMap::new(),
+            items: hash_index(seed),
             order: VecDeque::new(),
             bytes: 0,
             max_items,
@@ -381,7 +384,7 @@ mod tests {
 
     #[test]
     fn records_track_who_has_what() {
-        let mut f = Floodgate::new(100);
+        let mut f = Floodgate::new(100, 1);
         let k = [1; 32];
         assert!(f.add_record(k, n(1), 5));
         assert!(!f.add_record(k, n(2), 5), "second copy is a duplicate");
@@ -397,7 +400,7 @@ mod tests {
 
     #[test]
     fn clear_below_and_forget() {
-        let mut f = Floodgate::new(100);
+        let mut f = Floodgate::new(100, 1);
         f.add_record([1; 32], n(1), 5);
         f.add_record([2; 32], n(1), 6);
         f.ensure([3; 32], 7);
@@ -412,7 +415,7 @@ mod tests {
 
     #[test]
     fn floodgate_capacity_evicts_oldest_ledger_first() {
-        let mut f = Floodgate::new(1000);
+        let mut f = Floodgate::new(1000, 1);
         for i in 0..5000u32 {
             let mut k = [0; 32];
             k[..4].copy_from_slice(&i.to_be_bytes());
@@ -473,7 +476,7 @@ mod tests {
 
     #[test]
     fn bounded_store_evicts_by_count_and_bytes() {
-        let mut s = BoundedStore::new(10, 1000);
+        let mut s = BoundedStore::new(10, 1000, 1);
         for i in 0..50u8 {
             s.insert([i; 32], Arc::from(alloc::vec![i; 50]), u32::from(i));
         }

@@ -33,6 +33,7 @@ pub mod auth;
 pub mod fetch;
 pub mod flood;
 pub mod flow;
+pub mod index;
 pub mod overlay;
 pub mod peer;
 pub mod peers;

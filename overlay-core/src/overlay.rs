@@ -499,14 +499,27 @@ impl Overlay {
         book.store_config_peers(&config.known_peers, false, true, unix);
         book.store_config_peers(&config.preferred_peers, true, true, unix);
         book.purge_dead_peers();
+        // Per-table secret hashing seeds, apart from the choices' stream.
+        let index_seed = |table: u8| {
+            let h = sha256(&[&seed[..], b"hash-index", &[table]].concat());
+            u64::from_le_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]])
+        };
         Overlay {
-            floodgate: Floodgate::new(config.floodgate_capacity),
-            demands: TxDemands::new(now),
+            floodgate: Floodgate::new(config.floodgate_capacity, index_seed(0)),
+            demands: TxDemands::new(now, index_seed(1)),
             tx_sets: ItemFetcher::new(ItemKind::TxSet, config.fetch.clone()),
             quorum_sets: ItemFetcher::new(ItemKind::QuorumSet, config.fetch.clone()),
-            txs: BoundedStore::new(config.tx_store_items, config.tx_store_bytes),
-            tx_set_store: BoundedStore::new(config.tx_set_store_items, config.tx_set_store_bytes),
-            quorum_set_store: BoundedStore::new(config.quorum_set_store_items, 64 * 1024 * 1024),
+            txs: BoundedStore::new(config.tx_store_items, config.tx_store_bytes, index_seed(2)),
+            tx_set_store: BoundedStore::new(
+                config.tx_set_store_items,
+                config.tx_set_store_bytes,
+                index_seed(3),
+            ),
+            quorum_set_store: BoundedStore::new(
+                config.quorum_set_store_items,
+                64 * 1024 * 1024,
+                index_seed(4),
+            ),
             scp_state: ScpState::new(config.scp_state_slots, config.scp_state_envelopes),
             // The first tick runs 2 s after start, like stellar-core's.
             next_tick: now + Duration::from_secs(2).min(config.tick_interval),

@@ -50,12 +50,13 @@
 //!   an integer is what core computes, and a single IEEE-754 multiply plus a truncating cast
 //!   gives the same bits on every target Rust supports. Everything after it is integer.
 
-use alloc::collections::{BTreeMap, VecDeque};
+use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use core::borrow::BorrowMut;
 use core::time::Duration;
 
 use crate::ConnId;
+use crate::index::{HashIndex, hash_index};
 use crate::rng::Rng;
 use crate::time::Instant;
 use crate::wire::{Hash, TX_HASHES_MAX};
@@ -243,7 +244,7 @@ struct AdvertSlot {
 /// Reads do not refresh an entry; writes do.
 #[derive(Debug)]
 struct AdvertHistory {
-    slots: BTreeMap<Hash, AdvertSlot>,
+    slots: HashIndex<AdvertSlot>,
     /// The same keys, indexable for uniform random draws.
     keys: Vec<Hash>,
     generation: u64,
@@ -252,9 +253,9 @@ struct AdvertHistory {
 }
 
 impl AdvertHistory {
-    fn new(capacity: usize, rng: Rng) -> Self {
+    fn new(capacity: usize, mut rng: Rng) -> Self {
         AdvertHistory {
-            slots: BTreeMap::new(),
+            slots: hash_index(rng.next_u64()),
             keys: Vec::new(),
             generation: 0,
             capacity,
@@ -335,11 +336,14 @@ impl AdvertHistory {
         if self.slots.len() == before {
             return;
         }
-        // Re-index what is left (key order; any fixed order serves the random draws).
-        self.keys.clear();
-        for (i, (hash, slot)) in self.slots.iter_mut().enumerate() {
-            slot.index = i;
-            self.keys.push(*hash);
+        // Re-index what is left in the key list's order (the table's own order differs
+        // between targets; the random draws must not).
+        let slots = &mut self.slots;
+        self.keys.retain(|k| slots.contains_key(k));
+        for (i, k) in self.keys.iter().enumerate() {
+            if let Some(slot) = slots.get_mut(k) {
+                slot.index = i;
+            }
         }
     }
 }
@@ -631,7 +635,7 @@ pub struct PullLatency {
 /// period ≤ [`PullConfig::max_demand_size`] hashes.
 #[derive(Debug)]
 pub struct TxDemands<K = ConnId> {
-    history: BTreeMap<Hash, DemandRecord<K>>,
+    history: HashIndex<DemandRecord<K>>,
     /// The same hashes in first-demand order, for expiry.
     pending: VecDeque<Hash>,
     next_demand: Instant,
@@ -639,10 +643,11 @@ pub struct TxDemands<K = ConnId> {
 }
 
 impl<K: Ord + Copy> TxDemands<K> {
-    /// The first demand round is due at `now` (core demands as soon as it starts).
-    pub fn new(now: Instant) -> Self {
+    /// The first demand round is due at `now` (core demands as soon as it starts). `seed`
+    /// keys the history's hashing (see [`crate::index`]).
+    pub fn new(now: Instant, seed: u64) -> Self {
         TxDemands {
-            history: BTreeMap::new(),
+            history: hash_index(seed),
             pending: VecDeque::new(),
             next_demand: now,
             metrics: PullMetrics::default(),
@@ -862,7 +867,7 @@ impl<K: Ord + Copy> TxDemands<K> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloc::collections::BTreeSet;
+    use alloc::collections::{BTreeMap, BTreeSet};
     use alloc::vec;
 
     fn h(i: u32) -> Hash {
@@ -1313,7 +1318,7 @@ mod tests {
                 .collect();
             Node {
                 cfg,
-                demands: TxDemands::new(ms(0)),
+                demands: TxDemands::new(ms(0), 7),
                 peers,
                 rng,
                 known: BTreeSet::new(),
@@ -1764,7 +1769,7 @@ mod tests {
         for (c, a) in table.iter_mut() {
             a.receive_advert(&cfg, &[h(c.0 as u32)], 1);
         }
-        let mut demands = TxDemands::new(ms(0));
+        let mut demands = TxDemands::new(ms(0), 7);
         let mut view: Vec<(ConnId, &mut TxAdverts)> =
             table.iter_mut().map(|(c, a)| (*c, a)).collect();
         let mut out = demands.demand(&cfg, ms(0), &mut view, |_| false, &mut rng);
@@ -1786,7 +1791,7 @@ mod tests {
         let cfg = PullConfig::default();
         let mut rng = Rng::from_u64(18);
         let node = NodeId([7; 32]);
-        let mut demands: TxDemands<NodeId> = TxDemands::new(ms(0));
+        let mut demands: TxDemands<NodeId> = TxDemands::new(ms(0), 7);
         let mut first = TxAdverts::new(&mut rng);
         first.receive_advert(&cfg, &[h(1)], 1);
         let out = demands.demand(&cfg, ms(0), &mut [(node, &mut first)], |_| false, &mut rng);
@@ -1807,7 +1812,7 @@ mod tests {
 
     #[test]
     fn served_demands_are_counted() {
-        let mut d: TxDemands = TxDemands::new(ms(0));
+        let mut d: TxDemands = TxDemands::new(ms(0), 7);
         d.record_served(DemandServed::Fulfilled);
         d.record_served(DemandServed::Fulfilled);
         d.record_served(DemandServed::UnfulfilledBanned);
@@ -1828,7 +1833,7 @@ mod tests {
     #[test]
     fn no_peers_no_panic() {
         let cfg = PullConfig::default();
-        let mut d: TxDemands = TxDemands::new(ms(0));
+        let mut d: TxDemands = TxDemands::new(ms(0), 7);
         let mut rng = Rng::from_u64(19);
         let mut none: [(ConnId, TxAdverts); 0] = [];
         assert!(
