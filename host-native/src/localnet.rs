@@ -11,6 +11,7 @@ use overlay_core::peers::{AddressPolicy, ConnectionConfig, ConnectionLimits, Mem
 use overlay_core::{LocalNode, NetworkId, NodeId, NodeKey};
 use tokio::task::JoinHandle;
 
+use crate::bridge::{self, BridgeConfig, BridgeHandle};
 use crate::node::{self, Command, MemoryBans, NodeHandle, NodeSettings};
 use crate::single::random32;
 use crate::traffic;
@@ -30,6 +31,8 @@ pub struct LocalnetOptions {
     pub target_peer_connections: u16,
     /// Serve each node's admin API on loopback.
     pub http: bool,
+    /// Start a WebSocket bridge here allowing every node (browser peers); port 0 picks one.
+    pub bridge: Option<SocketAddr>,
 }
 
 impl Default for LocalnetOptions {
@@ -40,6 +43,7 @@ impl Default for LocalnetOptions {
             tx_rate: 20,
             target_peer_connections: 8,
             http: true,
+            bridge: None,
         }
     }
 }
@@ -57,6 +61,8 @@ pub struct LocalnetNode {
 pub struct Localnet {
     pub nodes: Vec<LocalnetNode>,
     pub network: NetworkId,
+    /// The bridge to the nodes, if one was asked for.
+    pub bridge: Option<BridgeHandle>,
     traffic: Option<JoinHandle<()>>,
 }
 
@@ -69,6 +75,9 @@ impl Localnet {
     pub async fn shutdown(mut self) -> anyhow::Result<()> {
         if let Some(t) = self.traffic.take() {
             t.abort();
+        }
+        if let Some(b) = self.bridge.take() {
+            b.shutdown().await?;
         }
         for n in self.nodes {
             n.handle.shutdown().await?;
@@ -138,9 +147,20 @@ pub async fn start(opts: &LocalnetOptions) -> anyhow::Result<Localnet> {
         };
         nodes.push(LocalnetNode { handle, key, http });
     }
+    let bridge = match opts.bridge {
+        Some(listen) => Some(
+            bridge::serve(BridgeConfig::new(
+                listen,
+                nodes.iter().map(|n| n.handle.peer_addr),
+            ))
+            .await?,
+        ),
+        None => None,
+    };
     let mut net = Localnet {
         nodes,
         network,
+        bridge,
         traffic: None,
     };
     if opts.slot_secs > 0.0 || opts.tx_rate > 0 {

@@ -54,6 +54,12 @@ enum Command {
         /// Stop after this many seconds (default: run until Ctrl-C).
         #[arg(long)]
         duration: Option<u64>,
+        /// Port of the WebSocket bridge browsers reach the nodes through (0: any free port).
+        #[arg(long, default_value_t = 11627)]
+        bridge_port: u16,
+        /// Start no bridge.
+        #[arg(long)]
+        no_bridge: bool,
     },
     /// Connect to one peer and stream what it says: SCP statements (node, slot, phase,
     /// values' tx sets), transactions (hash, source, operations) and control messages.
@@ -363,6 +369,7 @@ async fn localnet(
     slot_secs: f64,
     tx_rate: u32,
     duration: Option<u64>,
+    bridge: Option<u16>,
 ) -> anyhow::Result<()> {
     use host_native::localnet::{self, LocalnetOptions};
     use host_native::node::Command as NodeCommand;
@@ -371,6 +378,7 @@ async fn localnet(
         nodes,
         slot_secs,
         tx_rate,
+        bridge: bridge.map(|port| std::net::SocketAddr::from(([127, 0, 0, 1], port))),
         ..LocalnetOptions::default()
     };
     println!(
@@ -384,6 +392,14 @@ async fn localnet(
             "node {i}: {}  peer port {}  admin {http}/info  {http}/peers  {http}/metrics",
             n.handle.node_id,
             n.handle.peer_addr.port()
+        );
+    }
+    if let Some(b) = &net.bridge {
+        let first = net.nodes.first().map(|n| n.handle.peer_addr.to_string());
+        println!(
+            "bridge for browser peers: {}  (allowlist: {})",
+            b.url(first.as_deref().unwrap_or("")),
+            b.targets_url()
         );
     }
     println!(
@@ -515,7 +531,12 @@ async fn main() -> anyhow::Result<()> {
             slot_secs,
             tx_rate,
             duration,
-        } => localnet(nodes, slot_secs, tx_rate, duration).await?,
+            bridge_port,
+            no_bridge,
+        } => {
+            let bridge = (!no_bridge).then_some(bridge_port);
+            localnet(nodes, slot_secs, tx_rate, duration, bridge).await?
+        }
         Command::Bridge {
             listen,
             allow,

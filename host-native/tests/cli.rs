@@ -190,6 +190,8 @@ fn watch_streams_a_localnet_nodes_scp_and_transactions() {
             "20",
             "--duration",
             "20",
+            "--bridge-port",
+            "0",
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

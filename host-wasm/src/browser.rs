@@ -20,6 +20,9 @@ use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
 use crate::js::{hex, n, obj, s, u};
 use crate::summary::summary;
 
+/// Largest WebSocket message sent to the bridge (its default limit is 1 MiB).
+const WS_CHUNK: usize = 256 * 1024;
+
 fn random32() -> Result<[u8; 32], JsValue> {
     let mut b = [0u8; 32];
     getrandom::fill(&mut b)
@@ -197,7 +200,10 @@ impl State {
         let mut buf = Vec::new();
         while peer.poll_transmit(now, &mut buf) > 0 {
             if self.ws.ready_state() == WebSocket::OPEN {
-                let _ = self.ws.send_with_u8_array(&buf);
+                // The bridge relays a byte stream, not frames, and caps its messages.
+                for chunk in buf.chunks(WS_CHUNK) {
+                    let _ = self.ws.send_with_u8_array(chunk);
+                }
             }
             buf.clear();
         }
