@@ -302,6 +302,18 @@ impl Node {
                 } => Owned::Item(ItemKind::QuorumSet, hash, envelopes),
                 OverlayEvent::FetchCancelled { kind, item } => Owned::Cancelled(kind, item),
                 OverlayEvent::Message { .. } => Owned::None,
+                OverlayEvent::SurveyProgress(p) => {
+                    tracing::info!(?p, "survey progress");
+                    Owned::None
+                }
+                OverlayEvent::SurveyFinished {
+                    nonce,
+                    responded,
+                    missing,
+                } => {
+                    tracing::info!(nonce, responded, missing, "survey finished");
+                    Owned::None
+                }
             };
             self.react(now, owned);
         }

@@ -10,6 +10,8 @@
 //! - [`auth`]: node identity, AuthCerts, X25519 + HKDF MAC keys, HMAC-SHA256 MACs.
 //! - [`flow`]: flow control (credit both ways, outbound priority queues, trimming).
 //! - [`peer`]: one connection's state machine, [`Peer`].
+//! - [`overlay`]: the node level (floodgate, pull mode, fetching, peer book) and
+//!   [`survey`]: time-sliced overlay surveys, surveyed and surveyor sides.
 //!
 //! ## Driving a [`Peer`]
 //! The host owns the socket and the clock. After anything goes in
@@ -43,6 +45,7 @@ pub mod rng;
 pub mod scenarios;
 #[cfg(feature = "sim")]
 pub mod sim;
+pub mod survey;
 pub mod time;
 pub mod wire;
 

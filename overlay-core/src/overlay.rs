@@ -47,9 +47,14 @@ use crate::peers::{
 };
 use crate::pull::{PullConfig, PullMetrics, SendAdvert, TxAdverts, TxDemands};
 use crate::rng::Rng;
+use crate::survey::{
+    Counters, PeerSnapshot, Survey, SurveyConfig, SurveyError, SurveyHost, SurveyMetrics,
+    SurveyPhase, SurveyPlan, SurveyProgress, SurveyReport, SurveyResults,
+};
 use crate::time::{Instant, WallClock};
 use crate::wire::{
-    DontHave, Hash, MessageType, PeerAddress, ScpEnvelope, StellarMessage, TxHashes,
+    DontHave, Hash, MessageType, PeerAddress, ScpEnvelope, ScpStatementType, StellarMessage,
+    TimeSlicedNodeData, TxHashes,
 };
 
 /// Banned node IDs kept at most (stellar-core's ban table has no bound; bans are manual).
@@ -93,6 +98,8 @@ pub struct OverlayConfig {
     /// Whether the tick dials toward the connection targets from the peer book (off for a
     /// fixed topology, e.g. a simulation of a given graph or a single watch connection).
     pub auto_connect: bool,
+    /// Time-sliced surveys (`SURVEYOR_KEYS`, `NODE_IS_VALIDATOR`, phase durations, ...).
+    pub survey: SurveyConfig,
 }
 
 impl Default for OverlayConfig {
@@ -119,6 +126,7 @@ impl Default for OverlayConfig {
             scp_state_reply_slots: 100,
             tick_interval: Duration::from_secs(3),
             auto_connect: true,
+            survey: SurveyConfig::default(),
         }
     }
 }
@@ -235,11 +243,21 @@ pub enum OverlayEvent<'a> {
     },
     /// Nothing waits for the item any more; its fetch stopped.
     FetchCancelled { kind: ItemKind, item: Hash },
-    /// Any other message the overlay does not handle itself (survey messages, items nobody
-    /// fetched, ...).
+    /// Any other message the overlay does not handle itself (items nobody fetched, survey
+    /// messages when surveys are off, ...).
     Message {
         from: ConnId,
         message: StellarMessage<'a>,
+    },
+    /// A survey run ([`Overlay::run_survey`]) moved on: a new stage or a reporting round.
+    SurveyProgress(SurveyProgress),
+    /// A survey run is over; its report is [`Overlay::survey_report`].
+    SurveyFinished {
+        nonce: u32,
+        /// Nodes that answered (the surveyor excluded).
+        responded: usize,
+        /// Nodes known that never answered.
+        missing: usize,
     },
 }
 
@@ -309,6 +327,9 @@ enum Action {
     Reply(Reply),
     DontHave(ItemKind, Hash),
     Peers(Vec<PeerAddress>),
+    /// A survey message (StellarMessage XDR), handled once the peer is back in the table
+    /// (relaying and answering reach every connection, the sender's included).
+    Survey(Vec<u8>),
     Nothing,
 }
 
@@ -361,6 +382,7 @@ pub struct Overlay {
     /// The ledger the node tracks: floodgate records and stored items are tagged with it.
     ledger: u32,
     next_tick: Instant,
+    survey: Survey,
     pub metrics: OverlayMetrics,
 }
 
@@ -540,6 +562,13 @@ impl Overlay {
             events: VecDeque::new(),
             bans: BTreeSet::new(),
             ledger: 0,
+            survey: Survey::new(
+                sha2::Sha256::new()
+                    .chain_update(seed)
+                    .chain_update(b"survey")
+                    .finalize()
+                    .into(),
+            ),
             metrics: OverlayMetrics::default(),
         }
     }
@@ -569,8 +598,11 @@ impl Overlay {
     }
 
     /// The ledger the node is tracking (the herder's `trackingConsensusLedgerIndex`).
+    /// Survey messages must be within 6 ledgers of it; survey limiter records of ledgers
+    /// more than 6 behind it are forgotten.
     pub fn set_ledger(&mut self, ledger: u32) {
         self.ledger = ledger;
+        self.survey.clear_old_ledgers(ledger);
     }
 
     pub fn ledger(&self) -> u32 {
@@ -1008,6 +1040,25 @@ impl Overlay {
                 self.item_received(ItemKind::QuorumSet, quorum_set_hash(x), raw, stats)
             }
             StellarMessage::Peers(p) => Action::Peers(p.iter().collect()),
+            StellarMessage::SurveyStartCollecting(_)
+            | StellarMessage::SurveyStopCollecting(_)
+            | StellarMessage::SurveyRequest(_)
+            | StellarMessage::SurveyResponse(_) => {
+                // Counted as flood traffic, unique or duplicate (`recordMessageMetric`).
+                let n = raw.len() as u64;
+                if self.survey.note_received(flood_key(raw)) {
+                    stats.unique_flood_message_recv += 1;
+                    stats.unique_flood_bytes_recv += n;
+                } else {
+                    stats.duplicate_flood_message_recv += 1;
+                    stats.duplicate_flood_bytes_recv += n;
+                }
+                if self.config.survey.enabled {
+                    Action::Survey(raw.to_vec())
+                } else {
+                    Action::Deliver(Deliver::Other)
+                }
+            }
             _ => Action::Deliver(Deliver::Other),
         }
     }
@@ -1152,6 +1203,7 @@ impl Overlay {
                     Role::Initiator => self.metrics.outbound_establish += 1,
                     Role::Acceptor => self.metrics.inbound_establish += 1,
                 }
+                self.survey.peer_authenticated();
                 let role = c.role;
                 self.events.push_back(OverlayEvent::PeerAuthenticated {
                     conn: id,
@@ -1161,6 +1213,9 @@ impl Overlay {
             }
             Action::Closed(reason) => self.on_dropped(now, id, reason),
             Action::Reply(reply) => self.reply(now, id, reply),
+            Action::Survey(message) => {
+                self.with_survey(|s, host| s.handle_message(now, host, id, &message));
+            }
             Action::DontHave(kind, hash) => {
                 self.with_fetcher(kind, |f, peers, rng| {
                     f.doesnt_have(&hash, id, now, peers, rng)
@@ -1220,6 +1275,11 @@ impl Overlay {
         };
         if c.dropped_at.is_some() {
             return;
+        }
+        if c.authenticated
+            && let Some(node) = c.node
+        {
+            self.survey.peer_dropped(&node);
         }
         c.dropped_at = Some(now);
         match c.role {
@@ -1289,11 +1349,26 @@ fn knows_fn(floodgate: &Floodgate) -> impl Fn(ConnId, &Hash) -> bool + '_ {
 impl Overlay {
     // ----- commands ---------------------------------------------------------------------
 
-    /// Floods a message (StellarMessage XDR: SCP_MESSAGE or a survey message) to every
+    /// Floods a message (StellarMessage XDR, normally an SCP_MESSAGE; survey messages go
+    /// through the survey commands, which validate and record them first) to every
     /// authenticated peer that does not have it yet (`Floodgate::broadcast`). It is encoded
     /// once, shared by every peer queue; each peer only adds its sequence number and MAC.
     /// Returns how many peers it was queued for.
     pub fn broadcast(&mut self, now: Instant, message: &[u8]) -> usize {
+        if self.config.survey.observe_externalize
+            && message.get(..4) == Some(&(MessageType::ScpMessage as i32).to_be_bytes()[..])
+            && let Ok(env) = ScpEnvelope::decode(&message[4..])
+            && env.statement_type() == ScpStatementType::Externalize
+        {
+            let me = self.node_id();
+            self.survey
+                .record_externalize(now, env.slot_index, NodeId(*env.node_id), me);
+        }
+        self.flood(now, message)
+    }
+
+    /// The floodgate broadcast itself.
+    fn flood(&mut self, now: Instant, message: &[u8]) -> usize {
         let key = flood_key(message);
         self.floodgate.ensure(key, self.ledger);
         let shared: Arc<[u8]> = Arc::from(message);
@@ -1538,6 +1613,7 @@ impl Overlay {
         conns
             .chain(fetch)
             .chain([self.next_tick, self.demands.poll_timeout()])
+            .chain(self.survey.poll_timeout())
             .min()
     }
 
@@ -1569,6 +1645,9 @@ impl Overlay {
             });
         }
         self.send_asks(now);
+        if self.survey.poll_timeout().is_some_and(|t| t <= now) {
+            self.with_survey(|s, host| s.handle_timeout(now, host));
+        }
         if now >= self.next_tick {
             self.next_tick = now + self.config.tick_interval;
             self.tick(now);
@@ -1620,6 +1699,8 @@ impl Overlay {
         for id in stale {
             self.remove_conn(id);
         }
+        // `updateSurveyPhase`: the collecting and reporting phases time out.
+        self.with_survey(|s, host| s.tick(now, host));
         if !self.config.auto_connect {
             return;
         }
@@ -1682,6 +1763,219 @@ impl Overlay {
         for a in addresses {
             self.connect(now, a);
         }
+    }
+}
+
+impl Overlay {
+    // ----- surveys (PROTOCOL.md §7; see the `survey` module) ----------------------------
+
+    /// Runs `f` on the survey with the rest of the overlay as its host.
+    fn with_survey<R>(&mut self, f: impl FnOnce(&mut Survey, &mut dyn SurveyHost) -> R) -> R {
+        let mut survey = core::mem::take(&mut self.survey);
+        let r = f(&mut survey, self);
+        self.survey = survey;
+        r
+    }
+
+    /// `startsurveycollecting`: floods a signed START_COLLECTING with our tracked ledger and
+    /// starts collecting here. Refused while a survey is active on this node.
+    pub fn start_survey_collecting(&mut self, now: Instant, nonce: u32) -> Result<(), SurveyError> {
+        self.with_survey(|s, host| s.start_collecting(now, host, nonce))
+    }
+
+    /// `stopsurveycollecting`: floods a signed STOP_COLLECTING for the active survey's nonce
+    /// (we enter the reporting phase if we are collecting it). Refused with no survey.
+    pub fn stop_survey_collecting(&mut self, now: Instant) -> Result<(), SurveyError> {
+        self.with_survey(|s, host| s.stop_collecting(now, host))
+    }
+
+    /// Starts a reporting run: clears the previous results, adds our own data, draws the
+    /// run's X25519 key and sends queued requests every `throttle_timeout`. `Ok(false)`: a
+    /// run is already going on. Refused outside the reporting phase.
+    pub fn start_survey_reporting(&mut self, now: Instant) -> Result<bool, SurveyError> {
+        self.with_survey(|s, host| s.start_reporting(now, host))
+    }
+
+    /// `stopsurvey`: ends the reporting run and wipes its key; results stay readable.
+    pub fn stop_survey_reporting(&mut self) {
+        self.survey.stop_reporting();
+    }
+
+    /// `surveytopologytimesliced`: starts the reporting run if needed (`Ok(true)`: it was
+    /// started now) and queues a request to `node` for its inbound peers from
+    /// `inbound_index` and outbound peers from `outbound_index` (25 of each per answer).
+    pub fn survey_topology(
+        &mut self,
+        now: Instant,
+        node: NodeId,
+        inbound_index: u32,
+        outbound_index: u32,
+    ) -> Result<bool, SurveyError> {
+        self.with_survey(|s, host| {
+            let started = s.start_reporting(now, host)?;
+            s.add_to_backlog(host, node, inbound_index, outbound_index)?;
+            Ok(started)
+        })
+    }
+
+    /// `getsurveyresult`: the current (or last) reporting run's results.
+    pub fn survey_results(&self) -> SurveyResults {
+        self.survey.results()
+    }
+
+    /// Runs a whole survey from this node ([`SurveyPlan`]): collect, stop, ask every
+    /// reachable node page by page, retry silent ones, and finish when nothing new arrives.
+    /// Progress comes as [`OverlayEvent::SurveyProgress`], the end as
+    /// [`OverlayEvent::SurveyFinished`]; the report is [`Overlay::survey_report`].
+    pub fn run_survey(&mut self, now: Instant, plan: SurveyPlan) -> Result<(), SurveyError> {
+        self.with_survey(|s, host| s.run(now, host, plan))
+    }
+
+    /// Ends a survey run early; the report holds what arrived.
+    pub fn cancel_survey_run(&mut self) {
+        self.with_survey(|s, host| s.cancel_run(host));
+    }
+
+    /// The report of the last finished survey run.
+    pub fn survey_report(&self) -> Option<&SurveyReport> {
+        self.survey.report()
+    }
+
+    /// This node's survey phase.
+    pub fn survey_phase(&self) -> SurveyPhase {
+        self.survey.phase()
+    }
+
+    /// The active survey's nonce and surveyor, if any.
+    pub fn survey_active(&self) -> Option<(u32, NodeId)> {
+        self.survey.nonce().zip(self.survey.surveyor())
+    }
+
+    /// Whether this node is in the reporting phase of the survey with `nonce`.
+    pub fn survey_is_reporting(&self, nonce: u32) -> bool {
+        self.survey.is_reporting(nonce)
+    }
+
+    /// Whether a reporting run is going on.
+    pub fn survey_in_progress(&self) -> bool {
+        self.survey.run_in_progress()
+    }
+
+    /// This node's finalized survey data (reporting phase only).
+    pub fn survey_node_data(&self) -> Option<TimeSlicedNodeData> {
+        self.survey.final_node_data()
+    }
+
+    /// The transitive quorum (the herder's `getCurrentlyTrackedQuorum`): who may survey
+    /// this node when `SURVEYOR_KEYS` is empty. The application keeps it current; until it
+    /// is set, only allowlisted surveyors (or nobody) are served.
+    pub fn set_survey_quorum(&mut self, nodes: impl IntoIterator<Item = NodeId>) {
+        self.survey.set_quorum(nodes);
+    }
+
+    /// An externalize (`recordSCPExternalizeEvent`): `node` externalized `slot` (ours when
+    /// `node` is us). Feeds the p75 first-to-self and self-to-other latencies. EXTERNALIZE
+    /// envelopes passed to [`Overlay::broadcast`] are recorded without this call unless
+    /// [`SurveyConfig::observe_externalize`] is off; each (slot, node) counts once.
+    pub fn record_externalize(&mut self, now: Instant, slot: u64, node: NodeId) {
+        let me = self.node_id();
+        self.survey.record_externalize(now, slot, node, me);
+    }
+
+    /// The node lost sync with the network (the `scp.sync.lost` meter).
+    pub fn record_lost_sync(&mut self) {
+        self.survey.record_lost_sync();
+    }
+
+    /// Whether the node tracks consensus. A survey that starts while it does not counts one
+    /// lost sync, as stellar-core does for a node catching up or acquiring consensus.
+    pub fn set_synced(&mut self, synced: bool) {
+        self.survey.set_synced(synced);
+    }
+
+    /// Takes part in surveys or not (see [`SurveyConfig::enabled`]).
+    pub fn set_surveys_enabled(&mut self, enabled: bool) {
+        self.config.survey.enabled = enabled;
+    }
+
+    pub fn survey_metrics(&self) -> &SurveyMetrics {
+        &self.survey.metrics
+    }
+}
+
+impl SurveyHost for Overlay {
+    fn local(&self) -> &LocalNode {
+        &self.local
+    }
+
+    fn ledger(&self) -> u32 {
+        self.ledger
+    }
+
+    fn survey_config(&self) -> &SurveyConfig {
+        &self.config.survey
+    }
+
+    fn limits(&self) -> &ConnectionLimits {
+        &self.config.limits
+    }
+
+    fn peers(&self) -> Vec<PeerSnapshot> {
+        self.conns
+            .values()
+            .filter(|c| c.live_authenticated())
+            .filter_map(|c| {
+                let node = c.node?;
+                let p = c.peer.stats();
+                let s = &c.state.stats;
+                Some(PeerSnapshot {
+                    node,
+                    role: c.role,
+                    counters: Counters {
+                        messages_read: p.messages_read,
+                        messages_written: p.messages_written,
+                        bytes_read: p.bytes_read,
+                        bytes_written: p.bytes_written,
+                        unique_flood_bytes_recv: s.unique_flood_bytes_recv,
+                        duplicate_flood_bytes_recv: s.duplicate_flood_bytes_recv,
+                        unique_fetch_bytes_recv: s.unique_fetch_bytes_recv,
+                        duplicate_fetch_bytes_recv: s.duplicate_fetch_bytes_recv,
+                        unique_flood_message_recv: s.unique_flood_message_recv,
+                        duplicate_flood_message_recv: s.duplicate_flood_message_recv,
+                        unique_fetch_message_recv: s.unique_fetch_message_recv,
+                        duplicate_fetch_message_recv: s.duplicate_fetch_message_recv,
+                    },
+                    connected_at: c.peer.connected_at(),
+                    version: c
+                        .peer
+                        .remote()
+                        .map(|r| r.version_str.clone())
+                        .unwrap_or_default(),
+                    pings: c.peer.ping_samples().collect(),
+                })
+            })
+            .collect()
+    }
+
+    fn broadcast(&mut self, now: Instant, message: &[u8]) {
+        self.flood(now, message);
+    }
+
+    fn record_flood(&mut self, message: &[u8], from: ConnId) {
+        self.floodgate
+            .add_record(flood_key(message), from, self.ledger);
+    }
+
+    fn drop_peer(&mut self, now: Instant, conn: ConnId, reason: DropReason) {
+        Overlay::drop_peer(self, now, conn, reason);
+    }
+
+    fn secret32(&mut self) -> [u8; 32] {
+        self.nonce()
+    }
+
+    fn emit(&mut self, event: OverlayEvent<'static>) {
+        self.events.push_back(event);
     }
 }
 

@@ -11,6 +11,7 @@
 //! - [`Peer::poll_timeout`] / [`Peer::handle_timeout`] run the 5-second timer: idle,
 //!   no-credit and straggler checks, and the latency ping.
 
+use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
@@ -28,6 +29,12 @@ use crate::wire::{
     PeerAddress, Peers, SendMoreExtended, StellarMessage, VERSION_STR_MAX, write_frame_with,
     zero_mac,
 };
+
+/// Ping samples a connection keeps: libmedida's sliding-window size (surveys report the
+/// median latency from a histogram of at most this many samples).
+pub const PING_HISTORY_MAX: usize = 1028;
+/// How far back ping samples are kept: libmedida's sliding-window time.
+pub const PING_HISTORY_WINDOW: Duration = Duration::from_secs(5 * 60);
 
 /// Timer and size settings of a connection, stellar-core's defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,6 +132,8 @@ pub enum DropReason {
     Shutdown,
     PreferredPeerSelected,
     OutOfSync,
+    /// A survey message whose signature did not verify (`SurveyManager::dropPeerIfSigInvalid`).
+    SurveyBadSignature,
 }
 
 impl DropReason {
@@ -141,7 +150,7 @@ impl DropReason {
             | FlowControlBytesDisabled => Some(ErrorCode::Conf),
             UnexpectedSequence { .. } | BadMac => Some(ErrorCode::Auth),
             PeerRejected | PreferredPeerSelected | OutOfSync => Some(ErrorCode::Load),
-            OutOfOrderAuth | DroppedByUser | Shutdown => Some(ErrorCode::Misc),
+            OutOfOrderAuth | DroppedByUser | Shutdown | SurveyBadSignature => Some(ErrorCode::Misc),
             _ => None,
         }
     }
@@ -183,6 +192,7 @@ impl DropReason {
             Shutdown => "shutdown",
             PreferredPeerSelected => "preferred-peer-selected",
             OutOfSync => "out-of-sync",
+            SurveyBadSignature => "survey-bad-signature",
         }
     }
 
@@ -258,6 +268,7 @@ impl fmt::Display for DropReason {
             Shutdown => f.write_str("shutdown"),
             PreferredPeerSelected => f.write_str("preferred peer selected instead"),
             OutOfSync => f.write_str("random disconnect due to out of sync"),
+            SurveyBadSignature => f.write_str("Survey has invalid signature"),
         }
     }
 }
@@ -467,6 +478,8 @@ struct Conn {
     last_write_enqueued: Instant,
     next_tick: Instant,
     ping: Option<(Hash, Instant)>,
+    /// Recent ping round trips, for surveys' `averageLatencyMs`.
+    ping_history: VecDeque<(Instant, Duration)>,
     stats: PeerStats,
 }
 
@@ -529,6 +542,7 @@ impl Peer {
             last_write_enqueued: now,
             next_tick,
             ping: None,
+            ping_history: VecDeque::new(),
             stats: PeerStats::default(),
         };
         if role == Role::Initiator {
@@ -567,6 +581,14 @@ impl Peer {
 
     pub fn stats(&self) -> &PeerStats {
         &self.conn.stats
+    }
+
+    /// Ping round trips completed in the [`PING_HISTORY_WINDOW`] before the newest one (at
+    /// most [`PING_HISTORY_MAX`]), oldest first, with when each completed. Surveys take the
+    /// median of those measured while collecting (stellar-core's per-peer sliding-window
+    /// latency histogram).
+    pub fn ping_samples(&self) -> impl Iterator<Item = (Instant, Duration)> + '_ {
+        self.conn.ping_history.iter().copied()
     }
 
     pub fn connected_at(&self) -> Instant {
@@ -787,6 +809,19 @@ impl Peer {
 }
 
 impl Conn {
+    /// Keeps a ping sample: the last [`PING_HISTORY_WINDOW`], at most [`PING_HISTORY_MAX`].
+    fn record_ping(&mut self, now: Instant, rtt: Duration) {
+        let h = &mut self.ping_history;
+        h.push_back((now, rtt));
+        let horizon = now
+            .as_micros()
+            .saturating_sub(PING_HISTORY_WINDOW.as_micros() as u64);
+        while h.front().is_some_and(|(t, _)| t.as_micros() < horizon) || h.len() > PING_HISTORY_MAX
+        {
+            h.pop_front();
+        }
+    }
+
     fn frame_limit(&self) -> usize {
         if self.state == State::GotAuth {
             self.config.max_message_size
@@ -1063,6 +1098,7 @@ impl Conn {
             }) if self.ping.is_some_and(|(id, _)| id == *req_hash) => {
                 if let Some((_, sent)) = self.ping.take() {
                     self.stats.last_ping = Some(now - sent);
+                    self.record_ping(now, now - sent);
                 }
                 Outcome::Continue
             }

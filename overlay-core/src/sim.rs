@@ -27,6 +27,7 @@ use crate::flood::{flood_key, sha256};
 use crate::overlay::{Overlay, OverlayConfig, OverlayEvent};
 use crate::peer::DropReason;
 use crate::rng::Rng;
+use crate::survey::{SurveyError, SurveyPlan, SurveyProgress, SurveyReport};
 use crate::time::{Instant, WallClock};
 use crate::wire::{Hash, MessageType};
 
@@ -108,6 +109,10 @@ pub struct NodeStats {
     pub authenticated: u64,
     pub dropped: u64,
     pub last_drop: Option<DropReason>,
+    /// Progress events of survey runs started on this node.
+    pub survey_progress: Vec<SurveyProgress>,
+    /// (nonce, responded, missing) of each survey run that finished on this node.
+    pub surveys_finished: Vec<(u32, usize, usize)>,
 }
 
 /// A simulated node.
@@ -147,6 +152,8 @@ enum SimEvent {
     Writable {
         node: usize,
     },
+    /// The network closes a ledger: every node tracks the next one.
+    Ledger,
 }
 
 /// One simulated network.
@@ -168,6 +175,9 @@ pub struct Network {
     everywhere: usize,
     /// Connections a partition cut, (dialler, dialled), re-dialled on heal.
     cut: Vec<(usize, usize)>,
+    /// The ledger every node tracks, and how often it advances (`None`: it does not).
+    ledger: u32,
+    ledger_interval: Option<Duration>,
     seq: u64,
     trace: Sha256,
     /// Frames-carrying writes delivered.
@@ -199,6 +209,8 @@ impl Network {
             ends: BTreeMap::new(),
             queue: BinaryHeap::new(),
             cut: Vec::new(),
+            ledger: 0,
+            ledger_interval: None,
             reach: BTreeMap::new(),
             everywhere: 0,
             seq: 0,
@@ -228,7 +240,8 @@ impl Network {
         let i = self.nodes.len();
         let mut config = self.config.overlay.clone();
         tweak(&mut config);
-        let overlay = self.make_overlay(key_seed, i, config);
+        let mut overlay = self.make_overlay(key_seed, i, config);
+        overlay.set_ledger(self.ledger);
         let address = node_address(i);
         self.by_address.insert(address, i);
         self.nodes.push(SimNode {
@@ -419,6 +432,21 @@ impl Network {
         k
     }
 
+    /// `node` externalizes `slot`: it signs an EXTERNALIZE and floods it (surveys time
+    /// externalizes from such envelopes). Returns its flood key.
+    pub fn inject_externalize(&mut self, node: usize, slot: u64) -> Hash {
+        let key = NodeKey::from_seed(self.nodes[node].key_seed);
+        let msg = externalize(&key, &self.network_id, slot);
+        let k = flood_key(&msg);
+        let now = self.now;
+        if self.nodes[node].stats.scp_seen.insert(k, now).is_none() {
+            self.count_reach(k);
+        }
+        self.nodes[node].overlay.broadcast(now, &msg);
+        self.service(node);
+        k
+    }
+
     /// `node` receives transaction `i` from a client and floods it. Returns its hash.
     pub fn inject_tx(&mut self, node: usize, i: u64) -> Hash {
         let env = transaction_envelope(&self.node_id(node), i);
@@ -496,6 +524,7 @@ impl Network {
         let seed = self.nodes[node].key_seed;
         let config = self.nodes[node].overlay.config().clone();
         self.nodes[node].overlay = self.make_overlay(seed, node, config);
+        self.nodes[node].overlay.set_ledger(self.ledger);
         self.nodes[node].alive = true;
         self.nodes[node].timer = None;
         self.arm(node);
@@ -536,6 +565,118 @@ impl Network {
         let now = self.now;
         self.nodes[node].overlay.ban(now, id);
         self.service(node);
+    }
+
+    // ----- ledgers and surveys ----------------------------------------------------------
+
+    /// The ledger every node tracks.
+    pub fn ledger(&self) -> u32 {
+        self.ledger
+    }
+
+    /// Sets the ledger every node tracks.
+    pub fn set_ledger(&mut self, ledger: u32) {
+        self.ledger = ledger;
+        for n in self.nodes.iter_mut().filter(|n| n.alive) {
+            n.overlay.set_ledger(ledger);
+        }
+    }
+
+    /// Closes a ledger every `interval` from now on (every node tracks the next one), as
+    /// surveys need: their messages carry the ledger and limits are per ledger.
+    pub fn close_ledgers_every(&mut self, interval: Duration) {
+        let first = self.ledger_interval.is_none();
+        self.ledger_interval = Some(interval);
+        if first {
+            let at = self.now + interval;
+            self.push(at, SimEvent::Ledger);
+        }
+    }
+
+    /// Node `i`'s identity key (to forge messages it signed).
+    pub fn node_key(&self, i: usize) -> NodeKey {
+        NodeKey::from_seed(self.nodes[i].key_seed)
+    }
+
+    /// Makes `surveyors` the transitive quorum of every node: they may survey anyone.
+    pub fn set_survey_quorum(&mut self, surveyors: &[usize]) {
+        let ids: Vec<NodeId> = surveyors.iter().map(|i| self.node_id(*i)).collect();
+        for n in &mut self.nodes {
+            n.overlay.set_survey_quorum(ids.iter().copied());
+        }
+    }
+
+    /// Makes `node` ignore survey messages (neither answered nor relayed), like a node
+    /// that does not implement surveys.
+    pub fn ignore_surveys(&mut self, node: usize, ignore: bool) {
+        self.nodes[node].overlay.set_surveys_enabled(!ignore);
+    }
+
+    /// `node` starts a survey's collecting phase.
+    pub fn start_survey_collecting(&mut self, node: usize, nonce: u32) -> Result<(), SurveyError> {
+        let now = self.now;
+        let r = self.nodes[node].overlay.start_survey_collecting(now, nonce);
+        self.service(node);
+        r
+    }
+
+    /// `node` stops the collecting phase of its survey.
+    pub fn stop_survey_collecting(&mut self, node: usize) -> Result<(), SurveyError> {
+        let now = self.now;
+        let r = self.nodes[node].overlay.stop_survey_collecting(now);
+        self.service(node);
+        r
+    }
+
+    /// `node` asks `target` for its peers from the given indices (`surveytopologytimesliced`).
+    pub fn survey_topology(
+        &mut self,
+        node: usize,
+        target: NodeId,
+        inbound_index: u32,
+        outbound_index: u32,
+    ) -> Result<bool, SurveyError> {
+        let now = self.now;
+        let r =
+            self.nodes[node]
+                .overlay
+                .survey_topology(now, target, inbound_index, outbound_index);
+        self.service(node);
+        r
+    }
+
+    /// `node` starts a whole survey run.
+    pub fn start_survey(&mut self, node: usize, plan: SurveyPlan) -> Result<(), SurveyError> {
+        let now = self.now;
+        let r = self.nodes[node].overlay.run_survey(now, plan);
+        self.service(node);
+        r
+    }
+
+    /// Runs a whole survey from `node` to its report, for at most `limit` of virtual time.
+    /// Ledgers must be closing ([`Network::close_ledgers_every`]; 5 s if they were not).
+    /// Shorten [`crate::survey::SurveyConfig::throttle_timeout`] and the plan's times to
+    /// run it faster; with stellar-core's timings a 40-node survey takes a few minutes.
+    pub fn run_survey(
+        &mut self,
+        node: usize,
+        plan: SurveyPlan,
+        limit: Duration,
+    ) -> Result<Option<SurveyReport>, SurveyError> {
+        if self.ledger_interval.is_none() {
+            self.close_ledgers_every(Duration::from_secs(5));
+        }
+        let nonce = plan.nonce;
+        let before = self.nodes[node].stats.surveys_finished.len();
+        self.start_survey(node, plan)?;
+        let done = self.run_while_not(limit, |n| {
+            n.nodes[node].stats.surveys_finished[before..]
+                .iter()
+                .any(|f| f.0 == nonce)
+        });
+        Ok(done
+            .then(|| self.nodes[node].overlay.survey_report().cloned())
+            .flatten())
     }
 
     // ----- running -----------------------------------------------------------------------
@@ -646,6 +787,13 @@ impl Network {
                     self.service(node);
                 }
             }
+            SimEvent::Ledger => {
+                let ledger = self.ledger + 1;
+                self.set_ledger(ledger);
+                if let Some(every) = self.ledger_interval {
+                    self.push(now + every, SimEvent::Ledger);
+                }
+            }
             SimEvent::Timer { node } => {
                 if self.nodes[node].timer != Some(now) || !self.nodes[node].alive {
                     return;
@@ -705,6 +853,12 @@ impl Network {
                         n.stats.fetches_cancelled.push(item);
                     }
                     OverlayEvent::Message { .. } => {}
+                    OverlayEvent::SurveyProgress(p) => n.stats.survey_progress.push(p),
+                    OverlayEvent::SurveyFinished {
+                        nonce,
+                        responded,
+                        missing,
+                    } => n.stats.surveys_finished.push((nonce, responded, missing)),
                 }
             }
             if let Some(h) = reached {
@@ -878,6 +1032,8 @@ fn event_tag(ev: &OverlayEvent<'_>) -> u8 {
         OverlayEvent::TxSet { .. } => 7,
         OverlayEvent::QuorumSet { .. } => 8,
         OverlayEvent::FetchCancelled { .. } => 9,
+        OverlayEvent::SurveyProgress(_) => 10,
+        OverlayEvent::SurveyFinished { .. } => 11,
     }
 }
 
@@ -910,6 +1066,31 @@ pub fn nominate(key: &NodeKey, network: &NetworkId, slot: u64) -> Vec<u8> {
     st.extend_from_slice(&32u32.to_be_bytes());
     st.extend_from_slice(&sha256(&slot.to_be_bytes()));
     st.extend_from_slice(&0u32.to_be_bytes()); // nothing accepted
+    let mut signed = Vec::with_capacity(36 + st.len());
+    signed.extend_from_slice(&network.0);
+    signed.extend_from_slice(&1i32.to_be_bytes()); // ENVELOPE_TYPE_SCP
+    signed.extend_from_slice(&st);
+    let sig = key.sign(&signed);
+    let mut msg = Vec::from((MessageType::ScpMessage as i32).to_be_bytes());
+    msg.extend_from_slice(&st);
+    msg.extend_from_slice(&64u32.to_be_bytes());
+    msg.extend_from_slice(&sig);
+    msg
+}
+
+/// A signed EXTERNALIZE SCP_MESSAGE (StellarMessage XDR) from `key` for `slot`, committing
+/// the SHA-256 of the slot number with ballot counter 1.
+pub fn externalize(key: &NodeKey, network: &NetworkId, slot: u64) -> Vec<u8> {
+    let mut st = Vec::with_capacity(128);
+    st.extend_from_slice(&0u32.to_be_bytes());
+    st.extend_from_slice(&key.node_id().0);
+    st.extend_from_slice(&slot.to_be_bytes());
+    st.extend_from_slice(&2i32.to_be_bytes()); // EXTERNALIZE
+    st.extend_from_slice(&1u32.to_be_bytes()); // commit.counter
+    st.extend_from_slice(&32u32.to_be_bytes()); // commit.value
+    st.extend_from_slice(&sha256(&slot.to_be_bytes()));
+    st.extend_from_slice(&1u32.to_be_bytes()); // nH
+    st.extend_from_slice(&[0; 32]); // commitQuorumSetHash
     let mut signed = Vec::with_capacity(36 + st.len());
     signed.extend_from_slice(&network.0);
     signed.extend_from_slice(&1i32.to_be_bytes()); // ENVELOPE_TYPE_SCP
