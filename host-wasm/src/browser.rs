@@ -74,6 +74,8 @@ struct State {
     timer_cb: Option<Closure<dyn FnMut()>>,
     raw: bool,
     closed: bool,
+    /// The WebSocket's close code and reason, once it closed.
+    ws_close: Option<(u16, String)>,
     /// Events gathered while the state is borrowed, handed to JS once it is released (the
     /// callback may call back into this peer).
     out: Vec<JsValue>,
@@ -192,7 +194,7 @@ impl State {
                 }
                 Event::Closed(reason) => {
                     self.closed = true;
-                    closed_event(&reason)
+                    closed_event(&reason, self.ws_close.as_ref())
                 }
             };
             self.out.push(js);
@@ -213,10 +215,14 @@ impl State {
     }
 }
 
-fn closed_event(reason: &DropReason) -> JsValue {
+/// The `closed` event; `ws` is the WebSocket close (code, reason) if the bridge closed
+/// first (e.g. "target not allowed", "cannot reach target").
+fn closed_event(reason: &DropReason, ws: Option<&(u16, String)>) -> JsValue {
     obj(&[
         ("type", s("closed")),
         ("reason", s(reason.to_string())),
+        ("wsCode", ws.map_or(JsValue::NULL, |w| n(w.0))),
+        ("wsReason", ws.map_or(JsValue::NULL, |w| s(&w.1))),
         (
             "errorCode",
             reason.error().map_or(JsValue::NULL, |c| s(c.name())),
@@ -313,6 +319,7 @@ impl BrowserPeer {
             timer_cb: None,
             raw: false,
             closed: false,
+            ws_close: None,
             out: Vec::new(),
         }));
         let mut callbacks = Vec::new();
@@ -396,33 +403,19 @@ impl BrowserPeer {
             {
                 let mut st = state.borrow_mut();
                 if !st.closed {
-                    let (code, why) = ev
+                    let close = ev
                         .dyn_into::<CloseEvent>()
                         .map(|c| (c.code(), c.reason()))
                         .unwrap_or((0, String::new()));
+                    st.ws_close = Some(close);
                     let now = st.now();
                     match st.peer.as_mut() {
                         Some(p) => p.close(now, DropReason::RemoteClosed),
                         None => {
                             st.closed = true;
-                            st.out.push(obj(&[
-                                ("type", s("closed")),
-                                (
-                                    "reason",
-                                    s(format!("bridge closed the connection ({code}): {why}")),
-                                ),
-                                ("errorCode", JsValue::NULL),
-                                ("byRemote", JsValue::TRUE),
-                                ("macOk", JsValue::TRUE),
-                            ]));
+                            let ev = closed_event(&DropReason::RemoteClosed, st.ws_close.as_ref());
+                            st.out.push(ev);
                         }
-                    }
-                    if st.peer.is_some() {
-                        // Surface the bridge's reason next to the peer's.
-                        st.out.push(obj(&[
-                            ("type", s("error")),
-                            ("message", s(format!("WebSocket closed ({code}): {why}"))),
-                        ]));
                     }
                 }
             }

@@ -17,7 +17,7 @@ mod simulation;
 mod summary;
 
 pub use browser::BrowserPeer;
-pub use simulation::Simulation;
+pub use simulation::{Simulation, scenario_scp_flood, scenario_tx_flood};
 
 use wasm_bindgen::prelude::*;
 
@@ -38,7 +38,8 @@ export type PeerEvent =
       raw: string | undefined; inboundMessages: number; inboundBytes: number; outboundMessages: number;
       outboundBytes: number }
   | { type: "sent"; messageType: string }
-  | { type: "closed"; reason: string; errorCode: string | null; byRemote: boolean; macOk: boolean }
+  | { type: "closed"; reason: string; wsCode: number | null; wsReason: string | null; errorCode: string | null;
+      byRemote: boolean; macOk: boolean }
   | { type: "error"; message: string };
 
 /** Per-node counters of a Simulation. */
