@@ -9,6 +9,7 @@
 //! JS sees plain objects; no core types leak. TypeScript types for the event objects are
 //! in the generated `.d.ts` (see the `typescript_custom_section` below).
 
+mod bench;
 mod browser;
 #[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
 mod heap;
@@ -16,6 +17,7 @@ mod js;
 mod simulation;
 mod summary;
 
+pub use bench::bench_receive_path;
 pub use browser::BrowserPeer;
 pub use simulation::{Simulation, scenario_scp_flood, scenario_tx_flood};
 
@@ -47,6 +49,12 @@ export interface SimNodeMetrics {
   node: string; alive: boolean; authenticated: number; scpSeen: number; txSeen: number;
   floodUniqueMessages: number; floodDuplicateMessages: number; floodUniqueBytes: number;
   floodDuplicateBytes: number; advertised: number; demanded: number; dropped: number;
+}
+
+/** `benchReceivePath`'s result: the receive path beside raw HMAC-SHA256 + SHA-256. */
+export interface ReceiveBench {
+  messages: number; receiveMs: number; rawMs: number; receiveMessagesPerSec: number;
+  rawMessagesPerSec: number; ratio: number;
 }
 
 /** One direction of a simulated link. */

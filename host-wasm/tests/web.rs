@@ -7,7 +7,7 @@
 #![cfg(target_arch = "wasm32")]
 #![allow(clippy::unwrap_used)]
 
-use host_wasm::{BrowserPeer, Simulation, scenario_scp_flood};
+use host_wasm::{BrowserPeer, Simulation, bench_receive_path, scenario_scp_flood};
 use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
@@ -144,4 +144,12 @@ fn each_browser_peer_has_its_own_identity() {
     assert_ne!(a.node_id(), b.node_id());
     // Not a WebSocket URL: the constructor's SyntaxError comes back as an error.
     assert!(BrowserPeer::new("ftp://example.com/", "", "x", Function::new_no_args("")).is_err());
+}
+
+#[wasm_bindgen_test]
+fn the_receive_benchmark_delivers_every_message() {
+    let r = bench_receive_path(4);
+    assert_eq!(get(&r, "messages").as_f64(), Some(600.0));
+    assert!(get(&r, "receiveMessagesPerSec").as_f64().unwrap() > 0.0);
+    assert!(get(&r, "ratio").as_f64().unwrap() > 0.0);
 }

@@ -8,132 +8,39 @@
 #![allow(clippy::unwrap_used)]
 
 use std::hint::black_box;
-use std::sync::Arc;
 use std::time::{Duration, Instant as StdInstant};
 
 use criterion::{Criterion, Throughput};
 use hmac::{Hmac, KeyInit, Mac};
-use overlay_core::auth::{AuthCert, EcdhKey, MacKey, Role, derive_mac_keys, verify_signature};
-use overlay_core::wire::MessageType;
-use overlay_core::{
-    AcceptAll, Event, Instant, LocalNode, NetworkId, NodeKey, Peer, PeerConfig, PeerSetup,
-    WallClock,
-};
-use sha2::{Digest, Sha256};
+use overlay_core::auth::{AuthCert, EcdhKey, Role, derive_mac_keys, verify_signature};
+use overlay_core::pair::{RawMacBaseline, ReceivePair, bench_cert, bench_node, bench_peer, pump};
+use sha2::Sha256;
 
-const UNIX: u64 = 1_750_000_000;
 const BATCH: usize = 150;
-
-fn node(seed: u8) -> Arc<LocalNode> {
-    Arc::new(LocalNode::new(
-        NodeKey::from_seed([seed; 32]),
-        NetworkId::from_passphrase("bench"),
-        [seed; 32],
-    ))
-}
-
-fn peer(role: Role, n: &Arc<LocalNode>, cert: AuthCert, nonce: [u8; 32]) -> Peer {
-    Peer::new(
-        PeerSetup {
-            role,
-            local: Arc::clone(n),
-            cert,
-            nonce,
-            remote_address: Some(([127, 0, 0, 1], 1).into()),
-            config: PeerConfig {
-                scp_state_request: None,
-                ..PeerConfig::default()
-            },
-            clock: WallClock::new(Instant::ZERO, UNIX),
-        },
-        Instant::ZERO,
-    )
-}
-
-fn pump(a: &mut Peer, b: &mut Peer, buf: &mut Vec<u8>) {
-    loop {
-        while a.poll(Instant::ZERO, &mut AcceptAll).is_some() {}
-        while b.poll(Instant::ZERO, &mut AcceptAll).is_some() {}
-        buf.clear();
-        a.poll_transmit(Instant::ZERO, buf);
-        let ab = buf.len();
-        b.handle_input(Instant::ZERO, buf);
-        buf.clear();
-        b.poll_transmit(Instant::ZERO, buf);
-        if ab == 0 && buf.is_empty() {
-            return;
-        }
-        a.handle_input(Instant::ZERO, buf);
-    }
-}
-
-fn transaction(i: u32) -> Arc<[u8]> {
-    // 300 bytes of StellarMessage: type tag + a 296-byte envelope stand-in.
-    let mut v = Vec::from((MessageType::Transaction as i32).to_be_bytes());
-    v.extend_from_slice(&i.to_be_bytes());
-    v.resize(300, 0x5a);
-    v.into()
-}
 
 fn receive_path(c: &mut Criterion) {
     let mut g = c.benchmark_group("receive_300B_transaction");
     g.throughput(Throughput::Elements(BATCH as u64));
-    let frame_body = {
-        let mut v = vec![0u8; 12];
-        v.extend_from_slice(&transaction(1));
-        v.extend_from_slice(&[0; 32]);
-        v
-    };
-    let key = MacKey::new(&[7; 32]);
+    let raw = RawMacBaseline::new();
     g.bench_function("baseline_hmac_sha256_plus_sha256", |bch| {
         bch.iter(|| {
             for _ in 0..BATCH {
-                let mac_input = &frame_body[4..frame_body.len() - 32];
-                black_box(key.mac(black_box(mac_input)));
-                black_box(Sha256::digest(black_box(
-                    &frame_body[12..frame_body.len() - 32],
-                )));
+                raw.once();
             }
         })
     });
 
-    let (na, nb) = (node(1), node(2));
-    let mut a = peer(Role::Initiator, &na, na.issue_cert(UNIX), [1; 32]);
-    let mut b = peer(Role::Acceptor, &nb, nb.issue_cert(UNIX), [2; 32]);
-    let mut buf = Vec::with_capacity(1 << 20);
-    pump(&mut a, &mut b, &mut buf);
-    let mut frames = Vec::with_capacity(1 << 20);
-    let mut grants = Vec::with_capacity(1 << 16);
-    let mut seq = 0u32;
+    let mut pair = ReceivePair::new();
     g.bench_function("peer_receive", |bch| {
         bch.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
-                for _ in 0..BATCH {
-                    seq = seq.wrapping_add(1);
-                    a.send_shared(Instant::ZERO, transaction(seq)).unwrap();
-                }
-                frames.clear();
-                a.poll_transmit(Instant::ZERO, &mut frames);
+                pair.prepare(BATCH);
                 let start = StdInstant::now();
-                let mut data = &frames[..];
-                let mut delivered = 0;
-                while !data.is_empty() {
-                    let took = b.handle_input(Instant::ZERO, data);
-                    data = &data[took..];
-                    while let Some(ev) = b.poll(Instant::ZERO, &mut AcceptAll) {
-                        if let Event::Message(m) = ev {
-                            black_box(&m);
-                            delivered += 1;
-                        }
-                    }
-                    b.poll_transmit(Instant::ZERO, &mut grants);
-                }
+                let delivered = pair.receive();
                 total += start.elapsed();
                 assert_eq!(delivered, BATCH);
-                a.handle_input(Instant::ZERO, &grants);
-                grants.clear();
-                while a.poll(Instant::ZERO, &mut AcceptAll).is_some() {}
+                pair.settle();
             }
             total
         })
@@ -143,8 +50,8 @@ fn receive_path(c: &mut Criterion) {
 
 fn handshake(c: &mut Criterion) {
     let mut g = c.benchmark_group("handshake");
-    let (na, nb) = (node(1), node(2));
-    let (ca, cb) = (na.issue_cert(UNIX), nb.issue_cert(UNIX));
+    let (na, nb) = (bench_node(1), bench_node(2));
+    let (ca, cb) = (bench_cert(&na), bench_cert(&nb));
     // What a handshake computes, both sides: each verifies the other's cert, does X25519 and
     // HKDF (one extract, two expands), and MACs or checks AUTH, SEND_MORE_EXTENDED and
     // GET_SCP_STATE both ways (12 HMACs). Certs are cached per node, so no signing.
@@ -173,8 +80,8 @@ fn handshake(c: &mut Criterion) {
     let mut buf = Vec::with_capacity(1 << 16);
     g.bench_function("two_peers", |bch| {
         bch.iter(|| {
-            let mut a = peer(Role::Initiator, &na, ca, [1; 32]);
-            let mut b = peer(Role::Acceptor, &nb, cb, [2; 32]);
+            let mut a = bench_peer(Role::Initiator, &na, ca, [1; 32]);
+            let mut b = bench_peer(Role::Acceptor, &nb, cb, [2; 32]);
             pump(&mut a, &mut b, &mut buf);
             assert!(a.is_authenticated() && b.is_authenticated());
         })
