@@ -156,6 +156,75 @@ enum SimEvent {
     Ledger,
 }
 
+/// One frame put on a link (recorded on request, see [`Network::record`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameRecord {
+    /// When its write started onto the link, and when it reaches the other end.
+    pub sent: Instant,
+    pub arrive: Instant,
+    pub from: u32,
+    pub to: u32,
+    /// The `StellarMessage` type (`MessageType` discriminant; -1 if unreadable).
+    pub message_type: i32,
+    /// The frame's size on the wire (record mark included).
+    pub bytes: u32,
+}
+
+/// A node saw an SCP message (by flood key) or a transaction (by hash) for the first time,
+/// or originated it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeenRecord {
+    pub at: Instant,
+    pub node: u32,
+    pub item: Hash,
+    pub scp: bool,
+}
+
+/// What [`Network::take_records`] hands over.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Records {
+    pub frames: Vec<FrameRecord>,
+    pub seen: Vec<SeenRecord>,
+    /// Records not kept because the buffers were full.
+    pub lost: u64,
+}
+
+#[derive(Debug, Default)]
+struct Recorder {
+    capacity: usize,
+    frames: Vec<FrameRecord>,
+    seen: Vec<SeenRecord>,
+    lost: u64,
+}
+
+impl Recorder {
+    /// Splits one write into its frames (a write holds whole frames: record mark, then
+    /// `AuthenticatedMessage` v0 = version, sequence, `StellarMessage` type, ...).
+    fn frames(&mut self, sent: Instant, arrive: Instant, from: usize, to: usize, buf: &[u8]) {
+        let mut at = 0;
+        while at + 4 <= buf.len() {
+            let mark = u32::from_be_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]]);
+            let len = (mark & 0x7fff_ffff) as usize;
+            let message_type = buf
+                .get(at + 16..at + 20)
+                .map_or(-1, |b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+            if self.frames.len() < self.capacity {
+                self.frames.push(FrameRecord {
+                    sent,
+                    arrive,
+                    from: from as u32,
+                    to: to as u32,
+                    message_type,
+                    bytes: (len + 4) as u32,
+                });
+            } else {
+                self.lost += 1;
+            }
+            at += 4 + len;
+        }
+    }
+}
+
 /// One simulated network.
 #[derive(Debug)]
 pub struct Network {
@@ -180,6 +249,8 @@ pub struct Network {
     ledger_interval: Option<Duration>,
     seq: u64,
     trace: Sha256,
+    /// What visualisers asked to see ([`Network::record`]); never part of the trace.
+    recorder: Option<Recorder>,
     /// Frames-carrying writes delivered.
     pub deliveries: u64,
     /// Simulation events processed.
@@ -215,6 +286,7 @@ impl Network {
             everywhere: 0,
             seq: 0,
             trace: Sha256::new(),
+            recorder: None,
             deliveries: 0,
             events: 0,
             buf: Vec::with_capacity(1 << 16),
@@ -426,6 +498,7 @@ impl Network {
         let now = self.now;
         if self.nodes[node].stats.scp_seen.insert(k, now).is_none() {
             self.count_reach(k);
+            self.record_seen(node, k, true);
         }
         self.nodes[node].overlay.broadcast(now, &msg);
         self.service(node);
@@ -441,6 +514,7 @@ impl Network {
         let now = self.now;
         if self.nodes[node].stats.scp_seen.insert(k, now).is_none() {
             self.count_reach(k);
+            self.record_seen(node, k, true);
         }
         self.nodes[node].overlay.broadcast(now, &msg);
         self.service(node);
@@ -454,6 +528,7 @@ impl Network {
         let now = self.now;
         if self.nodes[node].stats.tx_seen.insert(h, now).is_none() {
             self.count_reach(h);
+            self.record_seen(node, h, false);
         }
         self.nodes[node].overlay.add_transaction(now, &env);
         self.service(node);
@@ -811,6 +886,7 @@ impl Network {
         let now = self.now;
         loop {
             let mut reached = None;
+            let mut reached_scp = false;
             let mut relay_scp = None;
             let mut relay_tx = None;
             let mut closed = None;
@@ -827,6 +903,7 @@ impl Network {
                         self.trace.update(k);
                         if n.stats.scp_seen.insert(k, now).is_none() {
                             reached = Some(k);
+                            reached_scp = true;
                             relay_scp = Some(message.to_vec());
                         }
                     }
@@ -863,6 +940,7 @@ impl Network {
             }
             if let Some(h) = reached {
                 self.count_reach(h);
+                self.record_seen(node, h, reached_scp);
             }
             if let Some(m) = relay_scp {
                 self.nodes[node].overlay.broadcast(now, &m);
@@ -964,6 +1042,9 @@ impl Network {
         link.last_delivery = at;
         link.bytes += buf.len() as u64;
         link.writes += 1;
+        if let Some(r) = self.recorder.as_mut() {
+            r.frames(start, at, node, to, &buf);
+        }
         self.buf = Vec::with_capacity(buf.len().max(1024));
         self.push(
             at,
@@ -1010,6 +1091,75 @@ impl Network {
     /// How many SCP messages and transactions every node has seen.
     pub fn everywhere(&self) -> usize {
         self.everywhere
+    }
+
+    // ----- recording (for visualisers) ----------------------------------------------------
+
+    /// Starts recording every frame put on a link and every first sighting of an SCP
+    /// message or transaction, keeping at most `capacity` of each until
+    /// [`Network::take_records`] (later ones are counted, not kept). 0 stops recording.
+    /// Recording draws no randomness and feeds nothing into the trace: the run, and
+    /// [`Network::trace_hash`], are the same with or without it.
+    pub fn record(&mut self, capacity: usize) {
+        self.recorder = (capacity > 0).then(|| Recorder {
+            capacity,
+            ..Recorder::default()
+        });
+    }
+
+    /// What was recorded since the last call (see [`Network::record`]).
+    pub fn take_records(&mut self) -> Records {
+        match self.recorder.as_mut() {
+            Some(r) => Records {
+                frames: core::mem::take(&mut r.frames),
+                seen: core::mem::take(&mut r.seen),
+                lost: core::mem::take(&mut r.lost),
+            },
+            None => Records::default(),
+        }
+    }
+
+    fn record_seen(&mut self, node: usize, item: Hash, scp: bool) {
+        let at = self.now;
+        if let Some(r) = self.recorder.as_mut() {
+            if r.seen.len() < r.capacity {
+                r.seen.push(SeenRecord {
+                    at,
+                    node: node as u32,
+                    item,
+                    scp,
+                });
+            } else {
+                r.lost += 1;
+            }
+        }
+    }
+
+    /// Node pairs `(a, b)`, `a < b`, that are connected or have a dial on the way (the
+    /// edges a topology builder made, before the handshakes finish).
+    pub fn dialled_pairs(&self) -> Vec<(usize, usize)> {
+        let pending = self
+            .queue
+            .iter()
+            .filter_map(|Reverse((_, _, ev))| match ev {
+                SimEvent::Dial { from, to } => Some((*from, *to)),
+                _ => None,
+            });
+        let open = self
+            .ends
+            .keys()
+            .zip(self.ends.values())
+            .map(|(a, b)| (a.0, b.0));
+        let set: BTreeSet<(usize, usize)> = pending
+            .chain(open)
+            .map(|(a, b)| (a.min(b), a.max(b)))
+            .collect();
+        set.into_iter().collect()
+    }
+
+    /// Every open connection: (node, its connection, the remote node).
+    pub fn connection_ends(&self) -> impl Iterator<Item = (usize, ConnId, usize)> + '_ {
+        self.ends.iter().map(|(&(n, c), &(m, _))| (n, c, m))
     }
 
     fn count_reach(&mut self, h: Hash) {
