@@ -11,6 +11,8 @@ pub mod localnet;
 pub mod node;
 pub mod relay;
 pub mod run;
+pub mod simulate;
 pub mod single;
 pub mod synthetic;
 pub mod traffic;
+pub mod web;

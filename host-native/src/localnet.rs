@@ -33,6 +33,9 @@ pub struct LocalnetOptions {
     pub http: bool,
     /// Start a WebSocket bridge here allowing every node (browser peers); port 0 picks one.
     pub bridge: Option<SocketAddr>,
+    /// Origins of the web page served with the network: the admin APIs answer them with
+    /// CORS and the bridge lets only them in (empty: no CORS, the bridge lets anyone in).
+    pub web_origins: Vec<String>,
 }
 
 impl Default for LocalnetOptions {
@@ -44,6 +47,7 @@ impl Default for LocalnetOptions {
             target_peer_connections: 8,
             http: true,
             bridge: None,
+            web_origins: Vec::new(),
         }
     }
 }
@@ -138,10 +142,12 @@ pub async fn start(opts: &LocalnetOptions) -> anyhow::Result<Localnet> {
         })
         .await?;
         let http = if opts.http {
-            Some(
-                crate::admin::serve(SocketAddr::from(([127, 0, 0, 1], 0)), handle.commands())
-                    .await?,
-            )
+            let addr = SocketAddr::from(([127, 0, 0, 1], 0));
+            Some(if opts.web_origins.is_empty() {
+                crate::admin::serve(addr, handle.commands()).await?
+            } else {
+                crate::web::serve_admin(addr, handle.commands(), opts.web_origins.clone()).await?
+            })
         } else {
             None
         };
@@ -149,10 +155,10 @@ pub async fn start(opts: &LocalnetOptions) -> anyhow::Result<Localnet> {
     }
     let bridge = match opts.bridge {
         Some(listen) => Some(
-            bridge::serve(BridgeConfig::new(
-                listen,
-                nodes.iter().map(|n| n.handle.peer_addr),
-            ))
+            bridge::serve(BridgeConfig {
+                origins: opts.web_origins.clone(),
+                ..BridgeConfig::new(listen, nodes.iter().map(|n| n.handle.peer_addr))
+            })
             .await?,
         ),
         None => None,

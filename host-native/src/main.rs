@@ -60,7 +60,28 @@ enum Command {
         /// Start no bridge.
         #[arg(long)]
         no_bridge: bool,
+        /// Serve the web visualizer here (the built web-demo/dist), with the localnet's
+        /// nodes at /api/localnet.json (port 0: any free port).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        web: std::net::SocketAddr,
+        /// The built web demo (default: WEB_DEMO_DIST, else web-demo/dist found from here).
+        #[arg(long)]
+        web_dir: Option<std::path::PathBuf>,
+        /// Serve no web page.
+        #[arg(long)]
+        no_web: bool,
     },
+    /// Serve the web visualizer (a built web-demo/dist) as static files.
+    Serve {
+        /// The built app (default: WEB_DEMO_DIST, else web-demo/dist found from here).
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+    },
+    /// Run the web demo's simulation natively and print its trace hash (the page shows
+    /// the same hash for the same parameters and virtual time).
+    Simulate(host_native::simulate::SimulateArgs),
     /// Connect to one peer and stream what it says: SCP statements (node, slot, phase,
     /// values' tx sets), transactions (hash, source, operations) and control messages.
     Watch {
@@ -109,6 +130,47 @@ enum Command {
         /// The largest message a browser may send, in bytes.
         #[arg(long, default_value_t = host_native::bridge::DEFAULT_MAX_MESSAGE_SIZE)]
         max_message_size: usize,
+    },
+    /// Survey the network's topology through a node's admin API (stellar-core's or ours):
+    /// start collecting, wait, stop, ask every reachable node for its inbound and outbound
+    /// peers page by page (asking silent ones again), then write FILE (JSON) and FILE with
+    /// the extension .graphml (OverlaySurvey.py's graph, for networkx or Gephi).
+    Survey {
+        /// The node's admin API, e.g. http://127.0.0.1:11626.
+        #[arg(long)]
+        node: String,
+        /// Seconds of collecting (1..=1800).
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=1800))]
+        collect_secs: u64,
+        /// Where to write the JSON result; the GraphML goes beside it as .graphml.
+        #[arg(long, value_name = "FILE")]
+        out: std::path::PathBuf,
+        /// Where to begin: `start` a survey; `stop` one that is collecting; or `report`
+        /// on one whose collecting phase is over.
+        #[arg(long, default_value = "start", value_parser = ["start", "stop", "report"])]
+        from: String,
+        /// The survey's nonce (default: random).
+        #[arg(long)]
+        nonce: Option<u32>,
+        /// Seconds to let STOP_COLLECTING reach the network before asking nodes.
+        #[arg(long, default_value_t = 20.0)]
+        stop_wait_secs: f64,
+        /// Seconds a node may stay silent after its request left before it is asked
+        /// again (the wait doubles each time).
+        #[arg(long, default_value_t = 30.0)]
+        response_timeout_secs: f64,
+        /// Times a silent node is asked again before it is reported missing.
+        #[arg(long, default_value_t = 2)]
+        retries: u32,
+        /// Nodes asked at most.
+        #[arg(long, default_value_t = 10_000)]
+        max_nodes: usize,
+        /// A file of node ids (G…, one a line) to ask besides those found.
+        #[arg(long, value_name = "FILE")]
+        node_list: Option<std::path::PathBuf>,
+        /// No progress on stderr.
+        #[arg(long)]
+        quiet: bool,
     },
     /// Raw HMAC-SHA256 speed over 300-byte messages (the baseline of scripts/bench-e2e).
     #[command(hide = true)]
@@ -370,15 +432,43 @@ async fn localnet(
     tx_rate: u32,
     duration: Option<u64>,
     bridge: Option<u16>,
+    web: Option<(std::net::SocketAddr, Option<std::path::PathBuf>)>,
 ) -> anyhow::Result<()> {
     use host_native::localnet::{self, LocalnetOptions};
     use host_native::node::Command as NodeCommand;
     anyhow::ensure!(nodes >= 1, "--nodes must be at least 1");
+    // The page first: its origin is what the admin APIs and the bridge let in.
+    let page = match web {
+        Some((listen, dir)) => match dir.or_else(host_native::web::find_dist) {
+            Some(dir) => {
+                let config = host_native::web::WebConfig {
+                    listen,
+                    pkg: host_native::web::find_pkg(&dir),
+                    dir,
+                    localnet: None,
+                };
+                // Not fatal: the nodes are the main thing (another localnet may hold the port).
+                match host_native::web::serve(config).await {
+                    Ok(p) => Some(p),
+                    Err(e) => {
+                        println!("{e}; serving no page (choose another with --web ADDR)");
+                        None
+                    }
+                }
+            }
+            None => {
+                println!("web visualizer not built (bash scripts/demo builds it): serving no page");
+                None
+            }
+        },
+        None => None,
+    };
     let opts = LocalnetOptions {
         nodes,
         slot_secs,
         tx_rate,
         bridge: bridge.map(|port| std::net::SocketAddr::from(([127, 0, 0, 1], port))),
+        web_origins: page.as_ref().map(|p| p.origins()).unwrap_or_default(),
         ..LocalnetOptions::default()
     };
     println!(
@@ -401,6 +491,10 @@ async fn localnet(
             b.url(first.as_deref().unwrap_or("")),
             b.targets_url()
         );
+    }
+    if let Some(p) = &page {
+        p.set_localnet(host_native::web::localnet_json(&net));
+        println!("web visualizer: {}", p.url());
     }
     println!(
         "live counters every 2 s (peers in/out, SCP relayed, transactions advertised, flood duplicates); Ctrl-C stops"
@@ -533,9 +627,89 @@ async fn main() -> anyhow::Result<()> {
             duration,
             bridge_port,
             no_bridge,
+            web,
+            web_dir,
+            no_web,
         } => {
             let bridge = (!no_bridge).then_some(bridge_port);
-            localnet(nodes, slot_secs, tx_rate, duration, bridge).await?
+            let web = (!no_web).then_some((web, web_dir));
+            localnet(nodes, slot_secs, tx_rate, duration, bridge, web).await?
+        }
+        Command::Serve { dir, listen } => {
+            let dir = dir.or_else(host_native::web::find_dist).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "no built web demo found: pass --dir (web-demo/dist after npm run build)"
+                )
+            })?;
+            let page = host_native::web::serve(host_native::web::WebConfig {
+                listen,
+                pkg: host_native::web::find_pkg(&dir),
+                dir: dir.clone(),
+                localnet: None,
+            })
+            .await?;
+            println!(
+                "serving {} at {}  (Ctrl-C stops)",
+                dir.display(),
+                page.url()
+            );
+            ctrl_c().await;
+            page.stop();
+        }
+        Command::Simulate(args) => host_native::simulate::run(&args)?,
+        Command::Survey {
+            node,
+            collect_secs,
+            out,
+            from,
+            nonce,
+            stop_wait_secs,
+            response_timeout_secs,
+            retries,
+            max_nodes,
+            node_list,
+            quiet,
+        } => {
+            use host_native::survey_cli::{self, SurveyOptions};
+            let secs = |v: f64, name: &str| {
+                anyhow::ensure!(
+                    v.is_finite() && v >= 0.0,
+                    "--{name} must be a number of seconds ≥ 0"
+                );
+                Ok(std::time::Duration::from_secs_f64(v))
+            };
+            let extra_nodes = match node_list {
+                Some(path) => std::fs::read_to_string(&path)
+                    .with_context(|| format!("cannot read --node-list {}", path.display()))?
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .map(str::to_string)
+                    .collect(),
+                None => Vec::new(),
+            };
+            let opts = SurveyOptions {
+                collect: std::time::Duration::from_secs(collect_secs),
+                from: from.parse().map_err(|e: String| anyhow::anyhow!(e))?,
+                nonce,
+                stop_wait: secs(stop_wait_secs, "stop-wait-secs")?,
+                response_timeout: secs(response_timeout_secs, "response-timeout-secs")?,
+                retries,
+                max_nodes,
+                extra_nodes,
+                progress: !quiet,
+                ..SurveyOptions::new(node, out)
+            };
+            // Ctrl-C: the survey writes what arrived so far.
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let flag = stop.clone();
+            tokio::spawn(async move {
+                ctrl_c().await;
+                flag.store(true, std::sync::atomic::Ordering::Relaxed);
+            });
+            tokio::task::spawn_blocking(move || survey_cli::run(&opts, stop))
+                .await
+                .context("the survey task failed")??;
         }
         Command::Bridge {
             listen,

@@ -5,12 +5,15 @@
 //!   MACs and flow control all run here, with keys generated from Web Crypto randomness
 //!   that never leave the page.
 //! - [`Simulation`]: the core's deterministic simulator, many nodes in virtual time.
+//! - [`Demo`]: a simulated network with a steady workload and recorded frames, for the
+//!   web demo's Simulation view (`stellar-overlay simulate` runs the same natively).
 //!
 //! JS sees plain objects; no core types leak. TypeScript types for the event objects are
 //! in the generated `.d.ts` (see the `typescript_custom_section` below).
 
 mod bench;
 mod browser;
+mod demo;
 #[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
 mod heap;
 mod js;
@@ -19,6 +22,7 @@ mod summary;
 
 pub use bench::bench_receive_path;
 pub use browser::BrowserPeer;
+pub use demo::Demo;
 pub use simulation::{Simulation, scenario_scp_flood, scenario_tx_flood};
 
 use wasm_bindgen::prelude::*;
