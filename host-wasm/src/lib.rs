@@ -57,8 +57,8 @@ export interface SimNodeMetrics {
 
 /** `benchReceivePath`'s result: the receive path beside raw HMAC-SHA256 + SHA-256. */
 export interface ReceiveBench {
-  messages: number; receiveMs: number; rawMs: number; receiveMessagesPerSec: number;
-  rawMessagesPerSec: number; ratio: number;
+  messages: number; receiveMs: number; receiveMessagesPerSec: number; hmacMessagesPerSec: number;
+  hmacSha256MessagesPerSec: number; ratioToHmac: number; ratioToHmacSha256: number;
 }
 
 /** One direction of a simulated link. */

@@ -5,57 +5,12 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use overlay_core::scenarios::{self, Outcome};
 use serde_json::Value;
-
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn newest(dir: &Path) -> SystemTime {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .map(|p| {
-            if p.is_dir() {
-                newest(&p)
-            } else {
-                p.metadata().unwrap().modified().unwrap()
-            }
-        })
-        .max()
-        .unwrap_or(SystemTime::UNIX_EPOCH)
-}
-
-/// The Node package, checked to be newer than the sources it is built from.
-fn package() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("target"));
-    let pkg = target.join("wasm-pkg/node");
-    let wasm = pkg.join("host_wasm_bg.wasm");
-    let built = wasm
-        .metadata()
-        .and_then(|m| m.modified())
-        .unwrap_or_else(|_| {
-            panic!(
-                "{} is missing: run `scripts/build-wasm` first",
-                wasm.display()
-            )
-        });
-    for src in ["overlay-core/src", "host-wasm/src"] {
-        assert!(
-            newest(&workspace().join(src)) <= built,
-            "{} is older than {src}: run `scripts/build-wasm` again",
-            wasm.display()
-        );
-    }
-    pkg
-}
+use tests::{wasm_package, workspace};
 
 /// A scenario as `scenarios.cjs` names it, and its native run.
 type Scenario = (&'static str, fn() -> Outcome);
@@ -68,7 +23,7 @@ fn native_and_wasm_simulations_leave_identical_traces() {
         ("tx 1 100 1000", || scenarios::tx_flood(1, 100, 1000)),
         ("tx 1 1000 1000", || scenarios::tx_flood(1, 1000, 1000)),
     ];
-    let pkg = package();
+    let pkg = wasm_package("node");
     // The wasm runs go on in Node while the native ones run here.
     let node = Command::new("node")
         .arg(workspace().join("tests/wasm/scenarios.cjs"))
