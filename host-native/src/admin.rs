@@ -1,6 +1,14 @@
 //! The admin HTTP interface, with stellar-core's endpoint names and answers
 //! (`CommandHandler.cpp`): `/info`, `/peers`, `/connect`, `/droppeer`, `/ban`, `/unban`,
-//! `/bans`, `/metrics` (Prometheus text), `/scp`.
+//! `/bans`, `/metrics` (Prometheus text), `/scp`, and the time-sliced survey routes
+//! `/startsurveycollecting`, `/stopsurveycollecting`, `/surveytopologytimesliced`,
+//! `/getsurveyresult` and `/stopsurvey`.
+//!
+//! Survey answers are stellar-core's texts, so `OverlaySurvey.py` and our `survey` command
+//! work against either node. Where stellar-core answers an error with HTTP 200 and
+//! `{"exception": "..."}` (a missing or unparsable parameter, a bad key), the body is the
+//! same but the status is 400; a refusal because of the survey's state (another survey
+//! active, none active, node already queued) is 409 with stellar-core's text.
 //!
 //! Handlers only talk to the node task through its command channel; they never touch the
 //! overlay.
@@ -15,6 +23,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use overlay_core::overlay::Overlay;
+use overlay_core::survey::SurveyError;
 use overlay_core::{Instant, NodeId, Role};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -283,6 +292,128 @@ async fn scp(State(c): State<mpsc::Sender<Command>>, Query(p): Params) -> Respon
     }
 }
 
+/// stellar-core's `{"exception": "..."}` answer, with an HTTP status.
+fn exception(status: StatusCode, message: &str) -> Response {
+    (status, axum::Json(json!({ "exception": message }))).into_response()
+}
+
+/// stellar-core's `parseRequiredParam`: the parameter must be there and parse whole. The
+/// error is stellar-core's message.
+fn required<T: std::str::FromStr>(p: &HashMap<String, String>, key: &str) -> Result<T, String> {
+    let v = p
+        .get(key)
+        .ok_or_else(|| format!("'{key}' argument is required!"))?;
+    v.parse()
+        .map_err(|_| format!("Failed to parse '{key}' argument"))
+}
+
+fn bad_request(message: &str) -> Response {
+    exception(StatusCode::BAD_REQUEST, message)
+}
+
+fn conflict(s: &str) -> Response {
+    (
+        StatusCode::CONFLICT,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        s.to_string(),
+    )
+        .into_response()
+}
+
+/// `startsurveycollecting?nonce=N`.
+async fn start_survey_collecting(
+    State(c): State<mpsc::Sender<Command>>,
+    Query(p): Params,
+) -> Response {
+    let nonce = match required::<u32>(&p, "nonce") {
+        Ok(n) => n,
+        Err(e) => return bad_request(&e),
+    };
+    match ask(&c, |r| Command::SurveyStartCollecting(nonce, r)).await {
+        Ok(Ok(())) => text("Requested network to start survey collecting."),
+        Ok(Err(_)) => {
+            conflict("Failed to start survey collecting. Another survey is active on the network.")
+        }
+        Err(e) => unavailable(e),
+    }
+}
+
+/// `stopsurveycollecting`.
+async fn stop_survey_collecting(State(c): State<mpsc::Sender<Command>>) -> Response {
+    match ask(&c, Command::SurveyStopCollecting).await {
+        Ok(Ok(())) => text("Requested network to stop survey collecting."),
+        Ok(Err(_)) => {
+            conflict("Failed to stop survey collecting. No survey is active on the network.")
+        }
+        Err(e) => unavailable(e),
+    }
+}
+
+/// `surveytopologytimesliced?node=G…&inboundpeerindex=I&outboundpeerindex=J`.
+async fn survey_topology(State(c): State<mpsc::Sender<Command>>, Query(p): Params) -> Response {
+    let id = match required::<String>(&p, "node") {
+        Ok(n) => n,
+        Err(e) => return bad_request(&e),
+    };
+    // Only a full strkey, as stellar-core's `KeyUtils::fromStrKey`.
+    let Ok(node) = id.parse::<NodeId>() else {
+        return bad_request("bad public key");
+    };
+    let inbound_index = match required::<u32>(&p, "inboundpeerindex") {
+        Ok(n) => n,
+        Err(e) => return bad_request(&e),
+    };
+    let outbound_index = match required::<u32>(&p, "outboundpeerindex") {
+        Ok(n) => n,
+        Err(e) => return bad_request(&e),
+    };
+    let answer = ask(&c, |reply| Command::SurveyTopology {
+        node,
+        inbound_index,
+        outbound_index,
+        reply,
+    })
+    .await;
+    match answer {
+        Ok(Ok(true)) => text("Adding node.Survey started "),
+        Ok(Ok(false)) => text("Adding node.Survey already running!"),
+        // The words of stellar-core releases that threw here (OverlaySurvey.py knows them).
+        Ok(Err(SurveyError::AlreadyQueuedOrSelf)) => exception(
+            StatusCode::CONFLICT,
+            "addPeerToBacklog failed: Peer is already in the backlog, or peer is self.",
+        ),
+        Ok(Err(SurveyError::NotReporting)) => exception(
+            StatusCode::CONFLICT,
+            "Cannot start survey reporting: this node is not in the reporting phase of a \
+             survey. Start one with /startsurveycollecting?nonce=N, then end its collecting \
+             phase with /stopsurveycollecting.",
+        ),
+        Ok(Err(e)) => exception(StatusCode::CONFLICT, &e.to_string()),
+        Err(e) => unavailable(e),
+    }
+}
+
+/// `getsurveyresult`: stellar-core's document (see `SurveyResults::to_json`).
+async fn get_survey_result(State(c): State<mpsc::Sender<Command>>) -> Response {
+    match ask(&c, Command::SurveyResults).await {
+        Ok(json) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            json,
+        )
+            .into_response(),
+        Err(e) => unavailable(e),
+    }
+}
+
+/// `stopsurvey`: ends the reporting run.
+async fn stop_survey(State(c): State<mpsc::Sender<Command>>) -> Response {
+    match ask(&c, Command::StopSurvey).await {
+        Ok(()) => text("survey stopped"),
+        Err(e) => unavailable(e),
+    }
+}
+
 /// The admin routes over a node's command channel.
 pub fn router(commands: mpsc::Sender<Command>) -> Router {
     Router::new()
@@ -295,6 +426,11 @@ pub fn router(commands: mpsc::Sender<Command>) -> Router {
         .route("/bans", get(bans))
         .route("/metrics", get(metrics))
         .route("/scp", get(scp))
+        .route("/startsurveycollecting", get(start_survey_collecting))
+        .route("/stopsurveycollecting", get(stop_survey_collecting))
+        .route("/surveytopologytimesliced", get(survey_topology))
+        .route("/getsurveyresult", get(get_survey_result))
+        .route("/stopsurvey", get(stop_survey))
         .with_state(commands)
 }
 

@@ -465,6 +465,10 @@ pub struct NodeConfig {
     pub max_slots_to_remember: u32,
     /// `SURVEYOR_KEYS` ([] = anyone in the transitive quorum), aliases resolved.
     pub surveyor_keys: Vec<NodeId>,
+    /// The `PUBLIC_KEY`s of `[[VALIDATORS]]`: the quorum this node knows of. When
+    /// `SURVEYOR_KEYS` is empty they (and this node) may survey it, standing in for
+    /// stellar-core's transitive quorum, which a node outside consensus does not track.
+    pub validator_keys: Vec<NodeId>,
     /// `ALLOW_LOCALHOST_FOR_TESTING` (false): learn 127.0.0.1 from PEERS.
     pub allow_localhost_for_testing: bool,
     /// `ALLOW_PRIVATE_ADDRESSES_FOR_TESTING` (false; stellar-core master): send and learn
@@ -524,6 +528,7 @@ impl Default for NodeConfig {
             flood_arb_tx_damping_factor: 0.8,
             max_slots_to_remember: 12,
             surveyor_keys: Vec::new(),
+            validator_keys: Vec::new(),
             allow_localhost_for_testing: false,
             allow_private_addresses_for_testing: false,
             run_standalone: false,
@@ -775,6 +780,8 @@ impl NodeConfig {
         // The overlay tick runs every PEER_AUTHENTICATION_TIMEOUT + 1 seconds.
         c.tick_interval = Duration::from_secs(u64::from(self.peer_authentication_timeout) + 1);
         c.auto_connect = !self.run_standalone;
+        c.survey.surveyor_keys = self.surveyor_keys.clone();
+        c.survey.is_validator = self.node_is_validator;
         Ok(c)
     }
 
@@ -1209,8 +1216,12 @@ impl NodeConfig {
                     line: Some(line),
                 });
             };
+            let mut validator_keys = Vec::new();
             for (table, _) in &tables {
                 let (name, key, domain, address) = read_validator(&doc, table)?;
+                if let Some((id, _)) = &key {
+                    validator_keys.push(*id);
+                }
                 if let (Some(n), Some((id, l))) = (name, key) {
                     names.push((n, id, "VALIDATORS", Some(l)));
                 }
@@ -1222,6 +1233,8 @@ impl NodeConfig {
                     }
                 }
             }
+            dedup(&mut validator_keys);
+            self.validator_keys = validator_keys;
             warnings.push(Warning {
                 key: "VALIDATORS".to_string(),
                 line: Some(line),

@@ -13,6 +13,7 @@ pub mod relay;
 pub mod run;
 pub mod simulate;
 pub mod single;
+pub mod survey_cli;
 pub mod synthetic;
 pub mod traffic;
 pub mod web;

@@ -2,12 +2,17 @@
 //! connected topology (each node knows a few earlier ones; PEERS does the rest) and a
 //! traffic generator producing signed SCP envelopes (whose tx sets and quorum sets peers
 //! fetch) and well-formed transactions. Needs no outside network.
+//!
+//! Every node may survey every other (the localnet is each node's transitive quorum), and
+//! surveys run at the localnet's pace: a surveyor sends its next batch of requests after
+//! three slots, as stellar-core's `SURVEY_THROTTLE_TIMEOUT_MS` is three 5-second ledgers.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use overlay_core::overlay::OverlayConfig;
 use overlay_core::peers::{AddressPolicy, ConnectionConfig, ConnectionLimits, MemoryPeerStore};
+use overlay_core::survey::{SURVEY_THROTTLE_TIMEOUT, SurveyConfig};
 use overlay_core::{LocalNode, NetworkId, NodeId, NodeKey};
 use tokio::task::JoinHandle;
 
@@ -126,6 +131,14 @@ pub async fn start(opts: &LocalnetOptions) -> anyhow::Result<Localnet> {
                 allow_localhost: true,
                 ..AddressPolicy::default()
             },
+            survey: SurveyConfig {
+                throttle_timeout: if opts.slot_secs > 0.0 {
+                    Duration::from_secs_f64(3.0 * opts.slot_secs)
+                } else {
+                    SURVEY_THROTTLE_TIMEOUT
+                },
+                ..SurveyConfig::default()
+            },
             ..OverlayConfig::default()
         };
         let handle = node::start(NodeSettings {
@@ -152,6 +165,10 @@ pub async fn start(opts: &LocalnetOptions) -> anyhow::Result<Localnet> {
             None
         };
         nodes.push(LocalnetNode { handle, key, http });
+    }
+    let ids: Vec<NodeId> = nodes.iter().map(|n| n.handle.node_id).collect();
+    for n in &nodes {
+        n.handle.send(Command::SetSurveyQuorum(ids.clone())).await?;
     }
     let bridge = match opts.bridge {
         Some(listen) => Some(

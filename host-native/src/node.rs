@@ -18,6 +18,7 @@ use overlay_core::flood::flood_key;
 use overlay_core::flow::ScpWindow;
 use overlay_core::overlay::{Overlay, OverlayConfig, OverlayEvent};
 use overlay_core::peers::PeerStore;
+use overlay_core::survey::{SurveyError, SurveyPhase};
 use overlay_core::wire::{Hash, MessageType, ScpStatementType};
 use overlay_core::{ConnId, DropReason, Instant, LocalNode, NodeId, WallClock};
 use serde_json::{Value, json};
@@ -102,6 +103,25 @@ pub enum Command {
     },
     /// A transaction submitted locally.
     InjectTx(Vec<u8>),
+    /// `startsurveycollecting`: floods START_COLLECTING with this nonce.
+    SurveyStartCollecting(u32, oneshot::Sender<Result<(), SurveyError>>),
+    /// `stopsurveycollecting`: floods STOP_COLLECTING for the active survey.
+    SurveyStopCollecting(oneshot::Sender<Result<(), SurveyError>>),
+    /// `surveytopologytimesliced`: starts the reporting run if needed (`Ok(true)`: started
+    /// now) and queues a request to `node` for its peers from the given indices.
+    SurveyTopology {
+        node: NodeId,
+        inbound_index: u32,
+        outbound_index: u32,
+        reply: oneshot::Sender<Result<bool, SurveyError>>,
+    },
+    /// `getsurveyresult`: stellar-core's JSON document.
+    SurveyResults(oneshot::Sender<String>),
+    /// `stopsurvey`: ends the reporting run (results stay readable).
+    StopSurvey(oneshot::Sender<()>),
+    /// Who may survey this node when `SURVEYOR_KEYS` is empty (the transitive quorum:
+    /// the localnet's nodes, or a configuration's `[[VALIDATORS]]`).
+    SetSurveyQuorum(Vec<NodeId>),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -371,6 +391,7 @@ impl Node {
     /// with, and the windows that age out old records and queued SCP statements.
     fn track(&mut self, slot: u64) {
         self.tracked_slot = slot;
+        self.overlay.set_synced(true);
         let ledger = u32::try_from(slot + 1).unwrap_or(u32::MAX);
         let keep = self.overlay.config().scp_state_slots as u32;
         self.overlay.set_ledger(ledger);
@@ -560,6 +581,43 @@ impl Node {
                 self.relay.stats.tx_advertised += 1;
                 self.overlay.add_transaction(now, &envelope);
             }
+            Command::SurveyStartCollecting(nonce, reply) => {
+                let r = self.overlay.start_survey_collecting(now, nonce);
+                if r.is_ok() {
+                    tracing::info!(
+                        nonce,
+                        ledger = self.overlay.ledger(),
+                        "survey collecting started"
+                    );
+                }
+                let _ = reply.send(r);
+            }
+            Command::SurveyStopCollecting(reply) => {
+                let r = self.overlay.stop_survey_collecting(now);
+                if r.is_ok() {
+                    tracing::info!(ledger = self.overlay.ledger(), "survey collecting stopped");
+                }
+                let _ = reply.send(r);
+            }
+            Command::SurveyTopology {
+                node,
+                inbound_index,
+                outbound_index,
+                reply,
+            } => {
+                let r = self
+                    .overlay
+                    .survey_topology(now, node, inbound_index, outbound_index);
+                let _ = reply.send(r);
+            }
+            Command::SurveyResults(reply) => {
+                let _ = reply.send(self.overlay.survey_results().to_json());
+            }
+            Command::StopSurvey(reply) => {
+                self.overlay.stop_survey_reporting();
+                let _ = reply.send(());
+            }
+            Command::SetSurveyQuorum(nodes) => self.overlay.set_survey_quorum(nodes),
             Command::Shutdown(reply) => {
                 let _ = reply.send(());
                 return false;
@@ -596,7 +654,25 @@ impl Node {
                     "unique_recv": self.overlay.metrics.flood_unique_recv,
                     "duplicate_recv": self.overlay.metrics.flood_duplicate_recv,
                 },
+                "survey": self.survey_json(),
             }
+        })
+    }
+
+    /// The survey state `/info` shows: this node's phase, the active survey's nonce and
+    /// surveyor, and whether a reporting run (this node surveying) is going on.
+    fn survey_json(&self) -> Value {
+        let phase = match self.overlay.survey_phase() {
+            SurveyPhase::Inactive => "inactive",
+            SurveyPhase::Collecting => "collecting",
+            SurveyPhase::Reporting => "reporting",
+        };
+        let active = self.overlay.survey_active();
+        json!({
+            "phase": phase,
+            "nonce": active.map(|(n, _)| n),
+            "surveyor": active.map(|(_, s)| s.to_string()),
+            "reporting_run": self.overlay.survey_in_progress(),
         })
     }
 
@@ -644,14 +720,20 @@ async fn run(
     let seed = crate::single::random32()?;
     let local = Arc::new(settings.local);
     let node_id = local.node_id();
-    let overlay = Overlay::with_store(
+    let mut overlay_config = settings.overlay;
+    // Surveys report NODE_IS_VALIDATOR.
+    overlay_config.survey.is_validator = settings.is_validator;
+    let mut overlay = Overlay::with_store(
         Arc::clone(&local),
-        settings.overlay,
+        overlay_config,
         clock,
         seed,
         Instant::ZERO,
         settings.peer_store,
     );
+    // Not tracking consensus until the first EXTERNALIZE: a survey starting before then
+    // counts a lost sync, as stellar-core counts a node that is catching up.
+    overlay.set_synced(false);
     let (input_tx, mut input_rx) = mpsc::channel::<Input>(1024);
     let (dial_tx, mut dial_rx) = mpsc::channel::<Dialed>(256);
     let mut node = Node {

@@ -97,6 +97,20 @@ pub async fn start(config: &NodeConfig) -> anyhow::Result<RunningNode> {
         is_validator: config.node_is_validator,
     })
     .await?;
+    // Who may survey this node: SURVEYOR_KEYS, or else the quorum it knows of.
+    if config.surveyor_keys.is_empty() {
+        handle
+            .send(node::Command::SetSurveyQuorum(
+                config.validator_keys.clone(),
+            ))
+            .await?;
+        if config.validator_keys.is_empty() {
+            tracing::info!(
+                "surveys: neither SURVEYOR_KEYS nor [[VALIDATORS]] is set, so no other node \
+                 may survey this one"
+            );
+        }
+    }
     let http = match config.http_listen_addr() {
         Some(addr) => Some(crate::admin::serve(addr, handle.commands()).await?),
         None => None,

@@ -1183,22 +1183,18 @@ pub struct SurveyResults {
 
 impl SurveyResults {
     /// The `/getsurveyresult` JSON (compact, keys sorted as stellar-core's writer sorts
-    /// them). Empty lists are `null`, as stellar-core's are when nothing was appended.
+    /// them). Empty lists are `null`, as stellar-core's are when nothing was appended; an
+    /// empty `topology` is left out, as stellar-core leaves it out before any run.
     pub fn to_json(&self) -> String {
         let mut out = String::new();
         out.push_str("{\"backlog\":");
         json_list(&mut out, &self.backlog, |id, o| json_node(o, id));
         out.push_str(",\"badResponseNodes\":");
         json_list(&mut out, &self.bad_response_nodes, |id, o| json_node(o, id));
-        let _ = write!(
-            out,
-            ",\"surveyInProgress\":{},\"topology\":",
-            self.survey_in_progress
-        );
-        if self.topology.is_empty() {
-            out.push_str("null");
-        } else {
-            out.push('{');
+        let _ = write!(out, ",\"surveyInProgress\":{}", self.survey_in_progress);
+        // stellar-core has no `topology` member until a reporting run adds a node.
+        if !self.topology.is_empty() {
+            out.push_str(",\"topology\":{");
             for (i, (id, r)) in self.topology.iter().enumerate() {
                 if i > 0 {
                     out.push(',');
@@ -2387,6 +2383,14 @@ mod tests {
         let v: Vec<f64> = (1..=10).map(f64::from).collect();
         assert_eq!(quantile_r7(&v, 0.75), 7.75);
         assert_eq!(quantile_r7(&v, 0.5), 5.5);
+    }
+
+    #[test]
+    fn results_before_any_run_have_no_topology_member() {
+        assert_eq!(
+            Survey::default().results().to_json(),
+            "{\"backlog\":null,\"badResponseNodes\":null,\"surveyInProgress\":false}"
+        );
     }
 
     #[test]
