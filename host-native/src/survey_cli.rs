@@ -333,6 +333,13 @@ impl Progress {
             b.finish();
         }
     }
+
+    /// Leaves the bar where it is (an interrupted stage).
+    fn abandon(&mut self) {
+        if let Some(b) = self.bar.take() {
+            b.abandon();
+        }
+    }
 }
 
 // ----- merged results ----------------------------------------------------------------------
@@ -926,7 +933,10 @@ pub fn survey(
     seeds.extend(opts.extra_nodes.iter().cloned());
 
     let mut progress = Progress::new(opts.progress);
-    let mut nonce = None;
+    // Resuming: our node's /info names the active survey's nonce (stellar-core's does not).
+    let mut nonce = info["info"]["survey"]["nonce"]
+        .as_u64()
+        .and_then(|n| u32::try_from(n).ok());
     let mut interrupted = false;
     if opts.from == StartPhase::Start {
         let n = match opts.nonce {
@@ -961,7 +971,7 @@ pub fn survey(
                 break;
             }
             let el = start.elapsed().min(opts.collect).as_secs();
-            progress.update("collecting", el, secs.max(1), "s".into());
+            progress.update("collecting", el, secs.max(1), format!("s · nonce {n}"));
             // Keeps tunnels alive and notices a node that went away.
             if last_info.elapsed() >= Duration::from_secs(10) {
                 admin.get("info", &[])?;
@@ -970,7 +980,7 @@ pub fn survey(
         }
     }
     if interrupted {
-        progress.finish();
+        progress.abandon();
         bail!(
             "interrupted while collecting: the survey goes on in the network; finish it with \
              `stellar-overlay survey --node {} --from stop --out FILE`",
@@ -997,7 +1007,7 @@ pub fn survey(
             ),
         );
         if !Driver::wait_for(stop, opts.stop_wait) {
-            progress.finish();
+            progress.abandon();
             bail!(
                 "interrupted: collecting is stopped; ask the nodes with `stellar-overlay \
                  survey --node {} --from report --out FILE`",
@@ -1047,7 +1057,11 @@ pub fn survey(
     }
     // Take in anything that arrived with the last answers.
     let _ = d.read_results();
-    d.progress.finish();
+    if interrupted {
+        d.progress.abandon();
+    } else {
+        d.progress.finish();
+    }
     let mut out = d.outcome();
     out.surveyor_version = version;
     out.nonce = nonce;

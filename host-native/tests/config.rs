@@ -1097,3 +1097,21 @@ fn integers_in_every_toml_spelling() {
     assert_eq!(c.target_peer_connections, 10);
     assert_eq!(c.max_additional_peer_connections, -1);
 }
+
+#[test]
+fn surveys_get_surveyor_keys_the_validators_and_node_is_validator() {
+    let (c, _) = parse(&pubnet_watcher());
+    // [[VALIDATORS]] PUBLIC_KEYs stand in for the transitive quorum (run.rs hands them to
+    // the node when SURVEYOR_KEYS is empty).
+    assert_eq!(c.validator_keys, [id(SDF1), id(SDF2), key(3).node_id()]);
+    let o = c.overlay_config().unwrap();
+    assert_eq!(o.survey.surveyor_keys, [key(2).node_id(), id(SDF2)]);
+    assert!(!o.survey.is_validator);
+
+    let (c, w) = parse(&format!("{PASS}NODE_IS_VALIDATOR = true\n"));
+    assert!(w.is_empty(), "{w:?}");
+    assert!(c.validator_keys.is_empty());
+    let o = c.overlay_config().unwrap();
+    assert!(o.survey.is_validator);
+    assert!(o.survey.surveyor_keys.is_empty());
+}
