@@ -89,6 +89,8 @@ test("Live view: handshake, a stream of messages, moving gauges, a drop with its
   const { page, errors: errs } = await open("live");
   await page.waitForSelector("[data-testid=target] option", { state: "attached" });
   assert.equal(await page.locator("[data-testid=target] option").count(), info.nodes.length);
+  // Let the nodes meet first, so the node has addresses to put in its PEERS message.
+  await page.waitForTimeout(2500);
   await page.click("[data-testid=connect]");
   for (const step of ["ws", "hello", "keys", "auth"]) {
     await page.waitForSelector(`[data-step=${step}].done`, { timeout: 20_000 });
@@ -119,6 +121,7 @@ test("Live view: handshake, a stream of messages, moving gauges, a drop with its
   const g2 = await gauges(page);
   assert.notDeepEqual(g1, g2, "gauges keep moving");
   await page.waitForSelector("[data-testid=scp-timeline] .phases i.on");
+  await page.waitForSelector("[data-testid=peers] li", { timeout: 10_000 });
   await page.screenshot({ path: path.join(shots, "live.png") });
   // Drop this browser peer through the node's admin API (cross-origin: CORS).
   await page.click("text=Drop me via admin API");

@@ -11,6 +11,7 @@ import Sigma from "sigma";
 import type { DemoTotals } from "host-wasm";
 import { CLASS_COLOURS, CLASS_LABELS, copy, field, fmtBytes, fmtMs, fmtNum, h, shortId, toast, type MsgClass } from "../ui/dom";
 import { LineChart, type Series } from "../ui/chart";
+import { drawHover, icon } from "../ui/graph";
 import { DEFAULTS, nativeCommand, paramsFromQuery, paramsToQuery, type Frame, type FromWorker, type Params, type ToWorker } from "./protocol";
 import type { View } from "../main";
 
@@ -160,13 +161,13 @@ export async function mountSim(root: HTMLElement): Promise<View> {
   const txIn = num(DEFAULTS.txPerSec, 0, 2000, 1, "sim-tx");
   const slotIn = num(DEFAULTS.slotMs, 0, 60000, 100, "sim-slot");
   const seedIn = num(DEFAULTS.seed, 0, 2 ** 32 - 1, 1, "sim-seed");
-  const diceBtn = h("button", { class: "small ghost", title: "A random seed", "aria-label": "Random seed" }, "🎲");
+  const diceBtn = h("button", { class: "small", title: "A random seed", "aria-label": "Random seed" }, icon("dice"), " random");
   const buildBtn = h("button", { class: "primary", "data-testid": "sim-build" }, "Build network");
   const perWatcherField = field("links per watcher", perWatcherIn);
   const degreeField = field("peers per node", degreeIn);
 
-  const runBtn = h("button", { class: "primary", "data-testid": "sim-run", title: "Run / pause (Space)", disabled: true }, "▶ Run");
-  const stepBtn = h("button", { "data-testid": "sim-step", title: "Step forward (→)", disabled: true }, "Step ⏭");
+  const runBtn = h("button", { class: "primary", "data-testid": "sim-run", title: "Run / pause (Space)", disabled: true }, icon("play"), " Run");
+  const stepBtn = h("button", { "data-testid": "sim-step", title: "Step forward (→); ← steps back through the history", disabled: true }, icon("step"), " Step");
   const stepSel = h("select", { "aria-label": "Step size", "data-testid": "sim-step-size" }, ...[10, 50, 100, 500, 1000, 5000].map((v) => h("option", { value: v }, fmtMs(v))));
   stepSel.value = "100";
   const speedSel = h("select", { "aria-label": "Speed", "data-testid": "sim-speed" }, ...[0.1, 0.25, 0.5, 1, 2, 5, 10, Infinity].map((v) => h("option", { value: v }, Number.isFinite(v) ? `${v}×` : "max")));
@@ -412,6 +413,7 @@ export async function mountSim(root: HTMLElement): Promise<View> {
       enableEdgeEvents: true,
       zIndex: true,
       defaultEdgeColor: "#334155",
+      defaultDrawNodeHover: drawHover,
       nodeReducer: (node, data) => {
         const i = Number(node);
         const res = { ...data };
@@ -438,7 +440,7 @@ export async function mountSim(root: HTMLElement): Promise<View> {
         res.size = 0.5 + 3 * Math.min(1, u);
         const c = edgeClass[e];
         if (edgeBlocked[e]) res.color = "#ef4444";
-        else if (c >= 0) res.color = CLASS_COLOURS[CLASSES[c]] + "b0";
+        else if (c >= 0) res.color = CLASS_COLOURS[CLASSES[c]] + "70";
         else res.color = u > 0.01 ? "#47556999" : "#2a3650";
         if (selectedNode !== null) {
           const [a, b2] = graph.extremities(edge);
@@ -707,7 +709,7 @@ export async function mountSim(root: HTMLElement): Promise<View> {
     root.dataset.trace = headTrace;
     root.dataset.running = String(running);
     root.dataset.ready = "true";
-    runBtn.textContent = running ? "⏸ Pause" : "▶ Run";
+    runBtn.replaceChildren(icon(running ? "pause" : "play"), running ? " Pause" : " Run");
     runBtn.setAttribute("aria-pressed", String(running));
     clock.textContent = `${(viewMs / 1000).toFixed(3)} s`;
     clock.dataset.us = String(Math.round(viewMs * 1000));
@@ -725,7 +727,10 @@ export async function mountSim(root: HTMLElement): Promise<View> {
       statEls.get("tx")!.textContent = fmtNum(t.txInjected);
       statEls.get("scp")!.textContent = fmtNum(t.scpInjected);
       statEls.get("everywhere")!.textContent = fmtNum(t.everywhere);
-      statEls.get("speed")!.textContent = running ? `${(rate / 1000).toFixed(2)}×` : "paused";
+      const want = Number(speedSel.value);
+      const pace = Math.min(want, rate / 1000);
+      statEls.get("speed")!.textContent = running ? `${pace.toFixed(pace < 10 ? 2 : 0)}×` : "paused";
+      statEls.get("speed")!.title = `the simulator manages ${(rate / 1000).toFixed(1)}× real time here`;
       const total = t.floodUnique + t.floodDuplicate;
       (root.querySelector('[data-testid="sim-dup"]') as HTMLElement).textContent = total ? `overall ${((t.floodDuplicate / total) * 100).toFixed(1)}% duplicates (${fmtNum(t.floodDuplicate)} of ${fmtNum(total)} flood messages)` : "";
     }
@@ -844,7 +849,7 @@ export async function mountSim(root: HTMLElement): Promise<View> {
         count++;
       }
     }
-    const size = n > 500 ? 2.2 : 3;
+    const size = n > 500 ? 2.5 : 3.5;
     for (let c = CLASSES.length - 1; c >= 0; c--) {
       const pts = byClass[c];
       if (!pts.length) continue;

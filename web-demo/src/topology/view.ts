@@ -9,6 +9,7 @@ import Sigma from "sigma";
 import { localnet } from "../env";
 import { field, fmtBytes, fmtMs, fmtNum, h, shortId, toast } from "../ui/dom";
 import { parseAny, parseSurveyJson, type Attrs, type SurveyGraph } from "./parse";
+import { drawHover } from "../ui/graph";
 import type { View } from "../main";
 
 const NODE_LABELS: Record<string, string> = {
@@ -162,6 +163,7 @@ export async function mountTopology(root: HTMLElement): Promise<View> {
       labelSize: 11,
       labelRenderedSizeThreshold: 9,
       defaultEdgeType: "line",
+      defaultDrawNodeHover: drawHover,
       zIndex: true,
       nodeReducer: (node, d) => {
         const res = { ...d };
@@ -288,7 +290,7 @@ export async function mountTopology(root: HTMLElement): Promise<View> {
     root.dataset.selected = id ?? "";
     if (id && focus && renderer) {
       const d = renderer.getNodeDisplayData(id);
-      if (d) void renderer.getCamera().animate({ x: d.x, y: d.y, ratio: 0.35 }, { duration: 500 });
+      if (d) void renderer.getCamera().animate({ x: d.x, y: d.y, ratio: 0.7 }, { duration: 500 });
     }
     renderer?.refresh({ skipIndexation: true });
   }
