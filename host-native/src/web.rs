@@ -155,7 +155,12 @@ async fn localnet_answer(State(st): State<Arc<Shared>>) -> Response {
     let v = st.localnet.lock().ok().and_then(|l| l.clone());
     match v {
         Some(v) => ([(header::CACHE_CONTROL, "no-store")], axum::Json(v)).into_response(),
-        None => (StatusCode::NOT_FOUND, "not a localnet").into_response(),
+        // Not a localnet (`serve`): `null`, not a 404 the page would log as an error.
+        None => (
+            [(header::CACHE_CONTROL, "no-store")],
+            axum::Json(Value::Null),
+        )
+            .into_response(),
     }
 }
 

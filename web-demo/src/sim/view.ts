@@ -85,7 +85,19 @@ function hexToRgb(c: string): [number, number, number] {
   const n = parseInt(c.slice(1), 16);
   return [(n >> 16) & 255, (n >> 8) & 255, n & 255];
 }
+const mixCache = new Map<string, string>();
+/** `a` blended towards `b` by `t` (quantised to twentieths, cached: reducers call this per node per frame). */
 function mix(a: string, b: string, t: number): string {
+  const q = Math.round(t * 20);
+  const key = `${a}${b}${q}`;
+  let c = mixCache.get(key);
+  if (!c) {
+    c = mixExact(a, b, q / 20);
+    mixCache.set(key, c);
+  }
+  return c;
+}
+function mixExact(a: string, b: string, t: number): string {
   const A = hexToRgb(a);
   const B = hexToRgb(b);
   const m = A.map((x, i) => Math.round(x + (B[i] - x) * t));
@@ -123,6 +135,7 @@ export async function mountSim(root: HTMLElement): Promise<View> {
   let lost = 0;
   let rate = 0;
   let lastTotals: DemoTotals | null = null;
+  let frameCost = 0;
   let historyStart = 0;
   let hovered: number | null = null;
   let selectedNode: number | null = null;
@@ -195,7 +208,10 @@ export async function mountSim(root: HTMLElement): Promise<View> {
 
   const graphEl = h("div", { class: "graph", "data-testid": "sim-graph" });
   const overlay = h("canvas", { class: "graph-overlay" });
-  const hud = h("div", { class: "graph-hud" });
+  const hudTime = h("b", {}, "0.000 s");
+  const hudNote = h("span", {});
+  const hudCount = h("b", {}, "0");
+  const hud = h("div", { class: "graph-hud" }, h("div", {}, "t = ", hudTime, hudNote), h("div", {}, hudCount, " frames in flight"));
   const tooltip = h("div", { class: "tooltip", hidden: true });
   const busy = h("div", { class: "busy", hidden: true }, "Building…");
   const legend = h("div", { class: "graph-legend legend" }, ...CLASSES.map((c) => h("span", { style: `--sw:${CLASS_COLOURS[c]}` }, CLASS_LABELS[c])), h("span", { style: "--sw:#ef4444" }, "waiting for credit"));
@@ -410,7 +426,9 @@ export async function mountSim(root: HTMLElement): Promise<View> {
       labelColor: { color: "#cbd5e1" },
       labelSize: 11,
       labelRenderedSizeThreshold: 6,
-      enableEdgeEvents: true,
+      // Edge picking costs a second render pass: hover links on graphs of moderate size;
+      // on big ones a selected node lists its links instead.
+      enableEdgeEvents: edgeKeys.length <= 1500,
       zIndex: true,
       defaultEdgeColor: "#334155",
       defaultDrawNodeHover: drawHover,
@@ -451,6 +469,8 @@ export async function mountSim(root: HTMLElement): Promise<View> {
       },
     });
     wireGraphEvents(renderer);
+    renderer.getCamera().on("updated", () => (dirty = true));
+    dirty = true;
     root.dataset.renderedNodes = String(graph.order);
     root.dataset.renderedEdges = String(graph.size);
     statEls.get("nodes")!.textContent = fmtNum(n);
@@ -464,10 +484,12 @@ export async function mountSim(root: HTMLElement): Promise<View> {
   function wireGraphEvents(r: Sigma): void {
     r.on("enterNode", ({ node }) => {
       hovered = Number(node);
-      showNodeTip(hovered);
+      dirty = true;
+      void showNodeTip(hovered);
     });
     r.on("leaveNode", () => {
       hovered = null;
+      dirty = true;
       tooltip.hidden = true;
     });
     r.on("enterEdge", ({ edge }) => {
@@ -543,9 +565,16 @@ export async function mountSim(root: HTMLElement): Promise<View> {
       detailBox.replaceChildren(h("div", { class: "hint" }, "Hover a node or link for its state; click a node to highlight its neighbours."));
     } else {
       const info = await nodeInfo(node);
-      if (info && selectedNode === node) detailBox.replaceChildren(h("h3", {}, `Node ${node}`), infoList(info, node), h("div", { class: "hint" }, `${neighbours.size} neighbours highlighted · Esc clears`));
+      if (info && selectedNode === node) {
+        const links = graph.edges(String(node)).map((key) => {
+          const e = Number(graph.getEdgeAttribute(key, "i"));
+          const other = graph.opposite(String(node), key);
+          return h("details", {}, h("summary", { class: "mono" }, `link to ${other}`), edgeInfo(e));
+        });
+        detailBox.replaceChildren(h("h3", {}, `Node ${node}`), infoList(info, node), h("div", { class: "hint" }, `${neighbours.size} neighbours highlighted · Esc clears`), h("h3", { style: "margin-top:8px" }, "Links"), ...links);
+      }
     }
-    renderer?.refresh({ skipIndexation: true });
+    dirty = true;
   }
 
   // ---------- frames from the worker ----------
@@ -626,6 +655,7 @@ export async function mountSim(root: HTMLElement): Promise<View> {
 
   function onFrame(f: Frame): void {
     headUs = f.nowUs;
+    markHead(f.nowUs / 1000);
     headTrace = f.trace;
     running = f.running;
     rate = f.rate;
@@ -704,6 +734,7 @@ export async function mountSim(root: HTMLElement): Promise<View> {
   }
 
   function updateTexts(): void {
+    dirty = true;
     const t = lastTotals;
     root.dataset.nowUs = String(headUs);
     root.dataset.trace = headTrace;
@@ -742,9 +773,13 @@ export async function mountSim(root: HTMLElement): Promise<View> {
       case "built":
         onBuilt(m);
         break;
-      case "frame":
+      case "frame": {
+        const t0 = performance.now();
         onFrame(m);
+        frameCost = 0.9 * frameCost + 0.1 * (performance.now() - t0);
+        root.dataset.frameCost = frameCost.toFixed(2);
         break;
+      }
       case "nodeInfo":
         infoWaiters.get(m.req)?.(m.info);
         infoWaiters.delete(m.req);
@@ -877,20 +912,49 @@ export async function mountSim(root: HTMLElement): Promise<View> {
     dupChart.set([{ label: "duplicates", colour: CLASS_COLOURS.advert, points: dupSeries }], [x0, Math.max(x0 + 5000, headMs)], viewMs);
   }
 
+  // Drawing is paced separately from the simulation: particles move every animation frame
+  // (interpolating between the worker's frames), while the graph's colours refresh at most
+  // every 50–100 ms, and nothing redraws while nothing changes.
+  let dirty = true;
+  let lastDrawnT = -1;
+  let lastSigma = 0;
+  let prevHead = { ms: 0, wall: 0 };
+  let curHead = { ms: 0, wall: 0 };
+  function markHead(ms: number): void {
+    prevHead = curHead.ms <= ms ? curHead : { ms, wall: performance.now() };
+    curHead = { ms, wall: performance.now() };
+  }
+
   function frameLoop(): void {
     if (!visible) return;
     requestAnimationFrame(frameLoop);
     if (!renderer || !built) return;
-    const T = viewMs;
-    const flights = computeAt(T);
-    renderer.refresh({ skipIndexation: true });
-    const count = drawFlights(T, flights);
-    hud.replaceChildren(
-      h("div", {}, "t = ", h("b", {}, `${(T / 1000).toFixed(3)} s`), follow ? "" : " (scrubbed)"),
-      h("div", {}, h("b", {}, fmtNum(count)), " frames in flight"),
-    );
-    root.dataset.inFlight = String(count);
     const now = performance.now();
+    if (running && follow) {
+      const span = Math.max(1, curHead.wall - prevHead.wall);
+      const f = Math.min(1, (now - curHead.wall) / span);
+      viewMs = prevHead.ms + (curHead.ms - prevHead.ms) * f;
+    }
+    const T = viewMs;
+    if (T === lastDrawnT && !dirty) return;
+    const t0 = performance.now();
+    const flights = computeAt(T);
+    const t1 = performance.now();
+    const sigmaDue = dirty || !running || now - lastSigma > (built.nodes > 400 ? 100 : 50);
+    if (sigmaDue) {
+      renderer.refresh({ skipIndexation: true });
+      lastSigma = now;
+    }
+    const t2 = performance.now();
+    const count = drawFlights(T, flights);
+    const t3 = performance.now();
+    root.dataset.perf = `compute ${(t1 - t0).toFixed(1)} sigma ${(t2 - t1).toFixed(1)} flights ${(t3 - t2).toFixed(1)}`;
+    lastDrawnT = T;
+    dirty = false;
+    hudTime.textContent = `${(T / 1000).toFixed(3)} s`;
+    hudNote.textContent = follow ? "" : " (scrubbed)";
+    hudCount.textContent = fmtNum(count);
+    root.dataset.inFlight = String(count);
     if (now - lastCharts > 300) {
       lastCharts = now;
       drawCharts();

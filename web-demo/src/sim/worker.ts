@@ -73,7 +73,7 @@ function tick(): void {
   const virtualMs = Math.max(0.001, Math.min(wanted, budget));
   advance(virtualMs * 1000);
   frame();
-  timer = setTimeout(tick, Number.isFinite(speed) ? 16 : 0);
+  timer = setTimeout(tick, Number.isFinite(speed) ? 33 : 0);
 }
 
 function stop(): void {
