@@ -197,6 +197,8 @@ test("Topology view: an OverlaySurvey.py GraphML renders its nodes and edges; se
   // Nodes with no node data never answered.
   const silent = await page.locator("[data-testid=topo-unresponsive] li[data-id]").count();
   assert.ok(silent > 0);
+  await page.waitForTimeout(500);
+  await page.screenshot({ path: path.join(shots, "topology-overview.png") });
   const target = nodes[17];
   await page.fill("[data-testid=topo-search]", target.slice(3, 12).toLowerCase());
   await page.waitForSelector(`[data-testid=topo-results] li[data-id="${target}"]`);

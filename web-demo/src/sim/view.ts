@@ -457,8 +457,11 @@ export async function mountSim(root: HTMLElement): Promise<View> {
         const u = edgeUtil[e] ?? 0;
         res.size = 0.5 + 3 * Math.min(1, u);
         const c = edgeClass[e];
+        // Links stay quiet (the particles carry the traffic) except while an SCP message or
+        // a fetch crosses them, or a side waits for credit.
         if (edgeBlocked[e]) res.color = "#ef4444";
-        else if (c >= 0) res.color = CLASS_COLOURS[CLASSES[c]] + "70";
+        else if (c === 0 || c === 2) res.color = CLASS_COLOURS[CLASSES[c]] + "a0";
+        else if (c >= 0) res.color = CLASS_COLOURS[CLASSES[c]] + "30";
         else res.color = u > 0.01 ? "#47556999" : "#2a3650";
         if (selectedNode !== null) {
           const [a, b2] = graph.extremities(edge);
@@ -811,7 +814,8 @@ export async function mountSim(root: HTMLElement): Promise<View> {
         const at = d[o];
         if (at > T || at < T - GLOW_MS * 3) continue;
         const node = d[o + 1];
-        const g = Math.exp(-(T - at) / GLOW_MS);
+        // SCP lights a node fully; a transaction (many a second) only tints it.
+        const g = Math.exp(-(T - at) / GLOW_MS) * (d[o + 2] ? 1 : 0.45);
         if (g >= nodeGlow[node]) {
           nodeGlow[node] = g;
           nodeGlowClass[node] = d[o + 2] ? 0 : 3;

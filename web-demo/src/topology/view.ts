@@ -168,7 +168,7 @@ export async function mountTopology(root: HTMLElement): Promise<View> {
       nodeReducer: (node, d) => {
         const res = { ...d };
         if (selected && node !== selected && !neighbours.has(node)) {
-          res.color = "#1e293b";
+          res.color = "#273449";
           res.label = "";
           res.zIndex = 0;
         } else if (selected) res.zIndex = 1;
@@ -290,7 +290,7 @@ export async function mountTopology(root: HTMLElement): Promise<View> {
     root.dataset.selected = id ?? "";
     if (id && focus && renderer) {
       const d = renderer.getNodeDisplayData(id);
-      if (d) void renderer.getCamera().animate({ x: d.x, y: d.y, ratio: 0.7 }, { duration: 500 });
+      if (d) void renderer.getCamera().animate({ x: d.x, y: d.y, ratio: Math.min(1, renderer.getCamera().ratio) }, { duration: 500 });
     }
     renderer?.refresh({ skipIndexation: true });
   }
