@@ -210,3 +210,17 @@ test("Topology view: an OverlaySurvey.py GraphML renders its nodes and edges; se
   noErrors(errs, "topology");
   await page.close();
 });
+
+test("Topology view: a survey run from the page on a localnet node (admin API through CORS)", async () => {
+  const { page, errors: errs } = await open("topology");
+  await page.fill("[data-testid=topo-collect]", "3");
+  await page.click("[data-testid=topo-survey]");
+  await page.waitForFunction(() => /done|failed/.test(document.querySelector("[data-testid=topo-survey-status]")?.textContent ?? ""), null, { timeout: 90_000 });
+  assert.equal(await page.textContent("[data-testid=topo-survey-status]"), "done");
+  const ds = await page.evaluate(() => ({ ...document.getElementById("view-topology").dataset }));
+  assert.equal(Number(ds.nodes), info.nodes.length, "every localnet node is in the surveyed graph");
+  assert.ok(Number(ds.edges) >= info.nodes.length - 1, `a connected graph: ${ds.edges} links`);
+  await page.screenshot({ path: path.join(shots, "topology-survey.png") });
+  noErrors(errs, "topology survey");
+  await page.close();
+});

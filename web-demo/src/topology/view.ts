@@ -62,8 +62,8 @@ export async function mountTopology(root: HTMLElement): Promise<View> {
 
   // Survey against a localnet node
   const nodeSel = h("select", { "aria-label": "Surveyor node" }, ...(env?.nodes ?? []).map((n, i) => h("option", { value: n.admin ?? "" }, `node ${i + 1} · ${shortId(n.id)}`)));
-  const collectIn = h("input", { type: "number", value: 8, min: 2, max: 600 }) as HTMLInputElement;
-  const surveyBtn = h("button", { class: "primary", disabled: !env?.nodes.some((n) => n.admin) }, "Run survey");
+  const collectIn = h("input", { type: "number", value: 8, min: 2, max: 600, "data-testid": "topo-collect" }) as HTMLInputElement;
+  const surveyBtn = h("button", { class: "primary", disabled: !env?.nodes.some((n) => n.admin), "data-testid": "topo-survey" }, "Run survey");
   const surveyStatus = h("div", { class: "hint", "aria-live": "polite", "data-testid": "topo-survey-status" });
 
   root.append(
@@ -141,7 +141,7 @@ export async function mountTopology(root: HTMLElement): Promise<View> {
       graph.addNode(id, {
         x: Math.cos(ang) + (i % 7) * 0.01,
         y: Math.sin(ang),
-        size: Math.min(14, 2.5 + Math.sqrt(degree.get(id) ?? 0) * 1.4),
+        size: Math.min(14, (n < 80 ? 5 : 2.5) + Math.sqrt(degree.get(id) ?? 0) * 1.4),
         color: dead ? "#7f1d1d" : validator ? "#38bdf8" : "#94a3b8",
         label: shortId(id, 4),
         dead,
@@ -161,7 +161,7 @@ export async function mountTopology(root: HTMLElement): Promise<View> {
       renderEdgeLabels: false,
       labelColor: { color: "#cbd5e1" },
       labelSize: 11,
-      labelRenderedSizeThreshold: 9,
+      labelRenderedSizeThreshold: n < 80 ? 0 : 9,
       defaultEdgeType: "line",
       defaultDrawNodeHover: drawHover,
       zIndex: true,
