@@ -190,6 +190,7 @@ export async function mountSim(root: HTMLElement): Promise<View> {
   const clock = h("span", { class: "clock", "data-testid": "sim-time", "aria-live": "off" }, "0.000 s");
   const traceEl = h("div", { class: "trace", "data-testid": "sim-trace" }, "–");
   const traceAt = h("div", { class: "hint", "data-testid": "sim-trace-at" }, "");
+  const nativeEl = h("code", { class: "trace", style: "display:block;user-select:all;margin-top:4px", "data-testid": "sim-native-text" }, "");
   const shareBtn = h("button", { class: "small", disabled: true }, "Copy link");
   const cmdBtn = h("button", { class: "small", disabled: true, "data-testid": "sim-native" }, "Copy native command");
   const replayBtn = h("button", { class: "small", disabled: true, title: "Rebuild from the seed and run to the same time: the trace hash must match" }, "Replay from seed");
@@ -241,6 +242,7 @@ export async function mountSim(root: HTMLElement): Promise<View> {
         traceEl,
         traceAt,
         h("div", { class: "row" }, shareBtn, cmdBtn, replayBtn),
+        h("details", {}, h("summary", { class: "hint" }, "Replay natively"), nativeEl),
       ),
       h("div", { class: "panel graph-wrap" }, graphEl, overlay, hud, legend, tooltip, busy, empty),
       h(
@@ -269,6 +271,7 @@ export async function mountSim(root: HTMLElement): Promise<View> {
         scrub,
         liveBtn,
         h("span", { class: "hint", "data-testid": "sim-history" }, ""),
+        h("span", { class: "hint", title: "Keyboard" }, h("kbd", {}, "Space"), " run/pause ", h("kbd", {}, "←"), h("kbd", {}, "→"), " step ", h("kbd", {}, "Home"), h("kbd", {}, "End")),
       ),
     ),
   );
@@ -748,6 +751,7 @@ export async function mountSim(root: HTMLElement): Promise<View> {
     clock.textContent = `${(viewMs / 1000).toFixed(3)} s`;
     clock.dataset.us = String(Math.round(viewMs * 1000));
     traceEl.textContent = headTrace || "–";
+    if (!running) nativeEl.textContent = nativeCommand(params, headUs);
     traceAt.textContent = `at ${headUs.toLocaleString("en-US")} µs of virtual time${follow ? "" : " (newest; the view is scrubbed back)"}`;
     const headMs = headUs / 1000;
     scrub.min = String(Math.floor(historyStart));
