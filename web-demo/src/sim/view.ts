@@ -85,18 +85,8 @@ function hexToRgb(c: string): [number, number, number] {
   const n = parseInt(c.slice(1), 16);
   return [(n >> 16) & 255, (n >> 8) & 255, n & 255];
 }
-const rgbaCache = new Map<string, string>();
-/** sigma reads `rgba()`, not 8-digit hex. */
-function rgba(hex: string, a: number): string {
-  const key = hex + a;
-  let c = rgbaCache.get(key);
-  if (!c) {
-    const [r, g, b] = hexToRgb(hex);
-    c = `rgba(${r},${g},${b},${a})`;
-    rgbaCache.set(key, c);
-  }
-  return c;
-}
+/** The graph panel's background. */
+const PANEL = "#111a2e";
 
 const mixCache = new Map<string, string>();
 /** `a` blended towards `b` by `t` (quantised to twentieths, cached: reducers call this per node per frame). */
@@ -476,9 +466,11 @@ export async function mountSim(root: HTMLElement): Promise<View> {
         // Links stay quiet (the particles carry the traffic) except while an SCP message or
         // a fetch crosses them, or a side waits for credit.
         if (edgeBlocked[e]) res.color = "#ef4444";
-        else if (c === 0 || c === 2) res.color = rgba(CLASS_COLOURS[CLASSES[c]], 0.65);
-        else if (c >= 0) res.color = rgba(CLASS_COLOURS[CLASSES[c]], 0.22);
-        else res.color = u > 0.01 ? "rgba(71,85,105,0.6)" : "#2a3650";
+        // Opaque colours blended over the panel by hand: sigma's WebGL blending brightens
+        // translucent edges where they cross.
+        else if (c === 0 || c === 2) res.color = mix(PANEL, CLASS_COLOURS[CLASSES[c]], 0.75);
+        else if (c >= 0) res.color = mix(PANEL, CLASS_COLOURS[CLASSES[c]], 0.3);
+        else res.color = u > 0.01 ? "#3b4760" : "#26314a";
         if (selectedNode !== null) {
           const [a, b2] = graph.extremities(edge);
           if (a !== String(selectedNode) && b2 !== String(selectedNode)) res.hidden = true;

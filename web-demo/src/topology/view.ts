@@ -149,7 +149,7 @@ export async function mountTopology(root: HTMLElement): Promise<View> {
     }
     for (const e of g.edges) {
       if (e.from === e.to || graph.hasDirectedEdge(e.from, e.to)) continue;
-      graph.addDirectedEdge(e.from, e.to, { ...e.attrs, size: 0.7, color: "rgba(71,85,105,0.6)" });
+      graph.addDirectedEdge(e.from, e.to, { ...e.attrs, size: 0.7, color: "#334155" });
     }
     if (n > 1) {
       forceAtlas2.assign(graph, { iterations: n > 800 ? 80 : 200, settings: { ...forceAtlas2.inferSettings(graph), barnesHutOptimize: n > 300, gravity: 1.2, scalingRatio: 6 } });
@@ -184,7 +184,7 @@ export async function mountTopology(root: HTMLElement): Promise<View> {
           const [a, b] = graph.extremities(edge);
           if (a !== selected && b !== selected) res.hidden = true;
           else {
-            res.color = "rgba(56,189,248,0.8)";
+            res.color = "#38bdf8";
             res.size = 1.4;
           }
         }
