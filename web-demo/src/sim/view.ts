@@ -11,7 +11,7 @@ import Sigma from "sigma";
 import type { DemoTotals } from "host-wasm";
 import { CLASS_COLOURS, CLASS_LABELS, copy, field, fmtBytes, fmtMs, fmtNum, h, shortId, toast, type MsgClass } from "../ui/dom";
 import { LineChart, type Series } from "../ui/chart";
-import { drawHover, icon } from "../ui/graph";
+import { drawHover, hasWebGL, icon, NO_WEBGL } from "../ui/graph";
 import { DEFAULTS, nativeCommand, paramsFromQuery, paramsToQuery, type Frame, type FromWorker, type Params, type ToWorker } from "./protocol";
 import type { View } from "../main";
 
@@ -327,6 +327,10 @@ export async function mountSim(root: HTMLElement): Promise<View> {
 
   // ---------- building ----------
   function build(p: Params, us?: number): void {
+    if (!hasWebGL()) {
+      toast(NO_WEBGL, true);
+      return;
+    }
     params = p;
     pendingBuild = { params: p, us };
     busy.hidden = false;

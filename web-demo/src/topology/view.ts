@@ -9,7 +9,7 @@ import Sigma from "sigma";
 import { localnet } from "../env";
 import { field, fmtBytes, fmtMs, fmtNum, h, shortId, toast } from "../ui/dom";
 import { parseAny, parseSurveyJson, type Attrs, type SurveyGraph } from "./parse";
-import { drawHover } from "../ui/graph";
+import { drawHover, hasWebGL, NO_WEBGL } from "../ui/graph";
 import type { View } from "../main";
 
 const NODE_LABELS: Record<string, string> = {
@@ -53,6 +53,15 @@ export async function mountTopology(root: HTMLElement): Promise<View> {
   const searchIn = h("input", { type: "search", placeholder: "G… node ID, or part of it", "data-testid": "topo-search", "aria-label": "Search by node ID", spellcheck: "false", autocomplete: "off" }) as HTMLInputElement;
   const results = h("ul", { class: "list results", role: "listbox", "data-testid": "topo-results", "aria-label": "Search results" });
   const summary = h("div", { "data-testid": "topo-summary" }, h("div", { class: "empty" }, "No survey loaded."));
+  const colourSel = h(
+    "select",
+    { "aria-label": "Colour nodes by", "data-testid": "topo-colour" },
+    h("option", { value: "role" }, "role (validator, answered, silent)"),
+    h("option", { value: "version" }, "version"),
+    h("option", { value: "latency" }, "p75 SCP first→self latency"),
+    h("option", { value: "degree" }, "peer count"),
+  );
+  const colourLegend = h("div", { class: "legend" });
   const unresponsiveList = h("ul", { class: "list", "data-testid": "topo-unresponsive" });
   const unresponsiveHead = h("h2", {}, "Unresponsive nodes");
   const detail = h("div", { "data-testid": "topo-detail" }, h("div", { class: "hint" }, "Hover a node or link for its statistics; click a node for its neighbourhood."));
@@ -80,7 +89,7 @@ export async function mountTopology(root: HTMLElement): Promise<View> {
         h("div", { class: "panel col grow", style: "gap:6px" }, h("h2", {}, "Find a node"), searchIn, results),
       ),
       h("div", { class: "panel graph-wrap" }, graphEl, tooltip, emptyEl),
-      h("div", { class: "col" }, h("div", { class: "panel" }, h("h2", {}, "Survey"), summary), h("div", { class: "panel scroll", style: "max-height:32%" }, unresponsiveHead, unresponsiveList), h("div", { class: "panel scroll grow" }, h("h2", {}, "Selection"), detail)),
+      h("div", { class: "col" }, h("div", { class: "panel" }, h("h2", {}, "Survey"), summary, h("div", { style: "margin-top:8px" }, field("colour nodes by", colourSel)), colourLegend), h("div", { class: "panel scroll", style: "max-height:32%" }, unresponsiveHead, unresponsiveList), h("div", { class: "panel scroll grow" }, h("h2", {}, "Selection"), detail)),
     ),
   );
   fileIn.style.display = "none";
@@ -122,7 +131,60 @@ export async function mountTopology(root: HTMLElement): Promise<View> {
     }
   });
 
+  const PALETTE = ["#38bdf8", "#f472b6", "#a78bfa", "#fbbf24", "#4ade80", "#fb923c", "#2dd4bf", "#e879f9"];
+  /** Node colours for the chosen scheme, and its legend. */
+  function recolour(): void {
+    if (!data) return;
+    const g = data;
+    const mode = colourSel.value;
+    const legend: [string, string][] = [];
+    const ramp = (t: number) => {
+      // green → amber → red
+      const stops = ["#4ade80", "#fbbf24", "#f87171"];
+      const x = Math.max(0, Math.min(1, t)) * 2;
+      const i = Math.min(1, Math.floor(x));
+      const f = x - i;
+      const a = stops[i].match(/\w\w/g)!.map((h2) => parseInt(h2, 16));
+      const b = stops[i + 1].match(/\w\w/g)!.map((h2) => parseInt(h2, 16));
+      return `#${a.map((v, k) => Math.round(v + (b[k] - v) * f).toString(16).padStart(2, "0")).join("")}`;
+    };
+    if (mode === "version") {
+      const counts = new Map<string, number>();
+      for (const a of g.nodes.values()) counts.set(String(a.version ?? "unknown"), (counts.get(String(a.version ?? "unknown")) ?? 0) + 1);
+      const order = [...counts.entries()].sort((a, b) => b[1] - a[1]).map(([v]) => v);
+      const colourOf = (v: string) => (order.indexOf(v) < PALETTE.length - 1 ? PALETTE[order.indexOf(v)] : "#64748b");
+      graph.forEachNode((id) => graph.setNodeAttribute(id, "color", colourOf(String(g.nodes.get(id)?.version ?? "unknown"))));
+      for (const v of order.slice(0, PALETTE.length - 1)) legend.push([colourOf(v), `${v} (${counts.get(v)})`]);
+      if (order.length >= PALETTE.length) legend.push(["#64748b", "other versions"]);
+    } else if (mode === "latency" || mode === "degree") {
+      const val = (id: string) => {
+        const a = g.nodes.get(id) ?? {};
+        return mode === "latency" ? Number(a.p75SCPFirstToSelfLatencyMs ?? NaN) : graph.degree(id);
+      };
+      const vals = graph.nodes().map(val).filter(Number.isFinite).sort((a, b) => a - b);
+      const hi = vals[Math.floor(vals.length * 0.95)] ?? 1;
+      graph.forEachNode((id) => {
+        const v = val(id);
+        graph.setNodeAttribute(id, "color", Number.isFinite(v) ? ramp(v / (hi || 1)) : "#475569");
+      });
+      const unit = mode === "latency" ? " ms" : " peers";
+      legend.push(["#4ade80", `0${unit}`], ["#fbbf24", `${Math.round(hi / 2)}${unit}`], ["#f87171", `≥ ${Math.round(hi)}${unit}`], ["#475569", "no data"]);
+    } else {
+      graph.forEachNode((id) => {
+        const a = graph.getNodeAttributes(id);
+        graph.setNodeAttribute(id, "color", a.dead ? "#7f1d1d" : g.nodes.get(id)?.isValidator === true ? "#38bdf8" : "#94a3b8");
+      });
+      legend.push(["#38bdf8", "validator"], ["#94a3b8", "answered"], ["#7f1d1d", "did not answer"]);
+    }
+    colourLegend.replaceChildren(...legend.map(([c, l]) => h("span", { style: `--sw:${c}` }, l)));
+  }
+  colourSel.addEventListener("change", recolour);
+
   function show(g: SurveyGraph): void {
+    if (!hasWebGL()) {
+      toast(NO_WEBGL, true);
+      return;
+    }
     data = g;
     selected = null;
     neighbours = new Set();
@@ -213,6 +275,7 @@ export async function mountTopology(root: HTMLElement): Promise<View> {
       tooltip.style.left = `${Math.min(e.x + 14, graphEl.clientWidth - 300)}px`;
       tooltip.style.top = `${Math.min(e.y + 14, graphEl.clientHeight - 160)}px`;
     });
+    recolour();
     renderSummary();
     root.dataset.nodes = String(graph.order);
     root.dataset.edges = String(graph.size);

@@ -51,3 +51,15 @@ export function icon(name: keyof typeof PATHS): SVGSVGElement {
   svg.append(p);
   return svg;
 }
+
+/** Whether this browser can draw the graphs (sigma.js needs WebGL). */
+export function hasWebGL(): boolean {
+  try {
+    const c = document.createElement("canvas");
+    return !!(c.getContext("webgl2") ?? c.getContext("webgl"));
+  } catch {
+    return false;
+  }
+}
+
+export const NO_WEBGL = "This view draws with WebGL, which this browser has turned off (enable hardware acceleration, or WebGL, in its settings).";
