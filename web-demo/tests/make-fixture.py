@@ -1,12 +1,11 @@
 #!/usr/bin/env python3
 """Writes public/samples/overlay-survey.graphml: a made-up surveyed network in the GraphML
-layout stellar-core's OverlaySurvey.py writes (networkx write_graphml: a directed graph,
+stellar-core's OverlaySurvey.py writes (with networkx's write_graphml, as it does: a directed graph,
 nodes are strkeys with `version` and the node fields, edges run inbound peer -> node and
 node -> outbound peer with the peer statistics). Deterministic; the web-demo test checks
 its node and edge counts. 12 validators (full mesh), 36 watchers, 6 nodes that never
 answered (they appear only as peers)."""
 import base64, hashlib, random, struct, sys
-from xml.sax.saxutils import escape
 
 def crc16(data):
     crc = 0
@@ -72,30 +71,13 @@ for n in answered:
 for s in silent:
     node_data[s] = {"version": rng.choice(versions)}  # known from peers' reports only
 
-def gtype(v):
-    if isinstance(v, bool): return "boolean"
-    if isinstance(v, int): return "long"
-    return "string"
-keys = {}
-def key(scope, name, v):
-    k = (scope, name)
-    if k not in keys:
-        keys[k] = (f"d{len(keys)}", gtype(v))
-    return keys[k][0]
-body = []
+# Written the way OverlaySurvey.py writes its graph: a networkx DiGraph, nx.write_graphml.
+import networkx as nx
+g = nx.DiGraph()
 for n, d in node_data.items():
-    data = "".join(f'<data key="{key("node", k, v)}">{escape(str(v)) if not isinstance(v, bool) else str(v)}</data>' for k, v in d.items())
-    body.append(f'    <node id="{n}">{data}</node>')
+    g.add_node(n, **d)
 for (a, b), d in edges.items():
-    data = "".join(f'<data key="{key("edge", k, v)}">{v}</data>' for k, v in d.items())
-    body.append(f'    <edge source="{a}" target="{b}">{data}</edge>')
-out = ['<?xml version=\'1.0\' encoding=\'utf-8\'?>',
-       '<graphml xmlns="http://graphml.graphdrawing.org/xmlns" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:schemaLocation="http://graphml.graphdrawing.org/xmlns http://graphml.graphdrawing.org/xmlns/1.0/graphml.xsd">']
-for (scope, name), (kid, t) in keys.items():
-    out.append(f'  <key id="{kid}" for="{scope}" attr.name="{name}" attr.type="{t}" />')
-out.append('  <graph edgedefault="directed">')
-out += body
-out.append('  </graph>\n</graphml>')
+    g.add_edge(a, b, **d)
 path = sys.argv[1] if len(sys.argv) > 1 else "public/samples/overlay-survey.graphml"
-open(path, "w").write("\n".join(out) + "\n")
-print(f"{path}: {len(node_data)} nodes, {len(edges)} edges, {U} unresponsive", file=sys.stderr)
+nx.write_graphml(g, path)
+print(f"{path}: {g.number_of_nodes()} nodes, {g.number_of_edges()} edges, {U} unresponsive", file=sys.stderr)
