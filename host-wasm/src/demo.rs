@@ -40,6 +40,13 @@ export interface DemoRecords {
   lost: number;
 }
 
+/** One node of a `Demo` (`Demo.nodeInfo`). */
+export interface DemoNodeInfo {
+  node: string; address: string; validator: boolean; alive: boolean; authenticated: number;
+  scpSeen: number; txSeen: number; floodUnique: number; floodDuplicate: number; advertised: number;
+  demanded: number; fetched: number; dropped: number; lastDrop: string | null;
+}
+
 /** Network-wide counters of a `Demo`. */
 export interface DemoTotals {
   nowMs: number; deliveries: number; events: number; txInjected: number; scpInjected: number;
@@ -252,7 +259,7 @@ impl Demo {
     }
 
     /// One node's details (for a tooltip): ID, role, peers, what it saw, flood counters.
-    #[wasm_bindgen(js_name = nodeInfo)]
+    #[wasm_bindgen(js_name = nodeInfo, unchecked_return_type = "DemoNodeInfo | null")]
     pub fn node_info(&self, i: u32) -> JsValue {
         let Some(nd) = self.demo.net.nodes.get(i as usize) else {
             return JsValue::NULL;
@@ -326,7 +333,7 @@ impl Demo {
     }
 
     /// Node IDs of every node, in order.
-    #[wasm_bindgen(js_name = nodeIds)]
+    #[wasm_bindgen(js_name = nodeIds, unchecked_return_type = "string[]")]
     pub fn node_ids(&self) -> Array {
         self.demo
             .net

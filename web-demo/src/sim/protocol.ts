@@ -1,7 +1,7 @@
 // Messages between the Simulation view and its worker (the simulator runs off the main
 // thread so the page stays responsive at 1,000 nodes).
 
-import type { DemoParams, DemoTotals } from "host-wasm";
+import type { DemoNodeInfo, DemoParams, DemoTotals } from "host-wasm";
 
 export type Params = Required<DemoParams>;
 
@@ -35,7 +35,7 @@ export type FromWorker =
   | { type: "ready" }
   | { type: "built"; nodes: number; validators: Uint32Array; edges: Uint32Array; ids: string[]; params: Params; buildMs: number }
   | Frame
-  | { type: "nodeInfo"; req: number; info: Record<string, unknown> | null }
+  | { type: "nodeInfo"; req: number; info: DemoNodeInfo | null }
   | { type: "error"; message: string };
 
 export const DEFAULTS: Params = {

@@ -8,7 +8,7 @@
 import Graph from "graphology";
 import forceAtlas2 from "graphology-layout-forceatlas2";
 import Sigma from "sigma";
-import type { DemoTotals } from "host-wasm";
+import type { DemoNodeInfo, DemoTotals } from "host-wasm";
 import { CLASS_COLOURS, CLASS_LABELS, copy, field, fmtBytes, fmtMs, fmtNum, h, shortId, toast, type MsgClass } from "../ui/dom";
 import { LineChart, type Series } from "../ui/chart";
 import { drawHover, hasWebGL, icon, NO_WEBGL } from "../ui/graph";
@@ -524,14 +524,14 @@ export async function mountSim(root: HTMLElement): Promise<View> {
   }
 
   let infoReq = 0;
-  const infoWaiters = new Map<number, (i: Record<string, unknown> | null) => void>();
-  function nodeInfo(node: number): Promise<Record<string, unknown> | null> {
+  const infoWaiters = new Map<number, (i: DemoNodeInfo | null) => void>();
+  function nodeInfo(node: number): Promise<DemoNodeInfo | null> {
     const req = ++infoReq;
     send({ type: "nodeInfo", node, req });
     return new Promise((res) => infoWaiters.set(req, res));
   }
 
-  function infoList(info: Record<string, unknown>, node: number): HTMLElement {
+  function infoList(info: DemoNodeInfo, node: number): HTMLElement {
     const dl = h("dl", { class: "kv" });
     const add = (k: string, v: unknown) => dl.append(h("dt", {}, k), h("dd", {}, String(v)));
     add("node", `${node} · ${shortId(String(info.node), 6)}`);

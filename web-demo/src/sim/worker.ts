@@ -90,7 +90,7 @@ async function handle(m: ToWorker): Promise<void> {
       const t0 = performance.now();
       demo = new Demo(m.params);
       demo.record(RECORD_CAPACITY);
-      const ids = demo.nodeIds() as string[];
+      const ids = demo.nodeIds();
       post({
         type: "built",
         nodes: demo.nodeCount(),
@@ -139,7 +139,7 @@ async function handle(m: ToWorker): Promise<void> {
       frame(true);
       break;
     case "nodeInfo":
-      post({ type: "nodeInfo", req: m.req, info: (demo?.nodeInfo(m.node) as Record<string, unknown>) ?? null });
+      post({ type: "nodeInfo", req: m.req, info: demo?.nodeInfo(m.node) ?? null });
       break;
   }
 }
