@@ -172,6 +172,8 @@ export async function mountSim(root: HTMLElement): Promise<View> {
       [1_000_000, "1 MB/s"],
       [250_000, "250 kB/s"],
       [64_000, "64 kB/s"],
+      [16_000, "16 kB/s"],
+      [4_000, "4 kB/s"],
     ].map(([v, l]) => h("option", { value: v }, String(l))),
   );
   const txIn = num(DEFAULTS.txPerSec, 0, 2000, 1, "sim-tx");
@@ -179,6 +181,21 @@ export async function mountSim(root: HTMLElement): Promise<View> {
   const seedIn = num(DEFAULTS.seed, 0, 2 ** 32 - 1, 1, "sim-seed");
   const diceBtn = h("button", { class: "small", title: "A random seed", "aria-label": "Random seed" }, icon("dice"), " random");
   const buildBtn = h("button", { class: "primary", "data-testid": "sim-build" }, "Build network");
+  const PRESETS: [string, string, Partial<Params>][] = [
+    ["stellar", "Stellar-like: 20 validators, 300 watchers", { topology: "tiered", nodes: 320, validators: 20, perWatcher: 3, latencyMs: 60, jitterMs: 20, lossPpm: 0, bandwidth: 0, txPerSec: 50, slotMs: 5000 }],
+    ["big", "1,000 nodes, random 8-regular", { topology: "random", nodes: 1000, degree: 8, validators: 10, latencyMs: 40, jitterMs: 10, lossPpm: 0, bandwidth: 0, txPerSec: 30, slotMs: 4000 }],
+    ["congested", "Congested links: flow control at work", { topology: "tiered", nodes: 60, validators: 6, perWatcher: 3, latencyMs: 30, jitterMs: 5, lossPpm: 0, bandwidth: 16_000, txPerSec: 400, slotMs: 1000 }],
+    ["lossy", "Lossy ring: retransmissions and long paths", { topology: "ring", nodes: 80, validators: 4, latencyMs: 30, jitterMs: 10, lossPpm: 20_000, bandwidth: 0, txPerSec: 10, slotMs: 3000 }],
+  ];
+  const presetSel = h("select", { "aria-label": "Presets", "data-testid": "sim-preset" }, h("option", { value: "" }, "Presets…"), ...PRESETS.map(([k, label]) => h("option", { value: k }, label)));
+  presetSel.addEventListener("change", () => {
+    const p = PRESETS.find(([k]) => k === presetSel.value);
+    if (!p) return;
+    const next = { ...readParams(), ...p[2] };
+    writeParams(next);
+    presetSel.value = "";
+    build(next);
+  });
   const perWatcherField = field("links per watcher", perWatcherIn);
   const degreeField = field("peers per node", degreeIn);
 
@@ -229,6 +246,7 @@ export async function mountSim(root: HTMLElement): Promise<View> {
         "div",
         { class: "panel controls col" },
         h("h2", {}, "Network"),
+        presetSel,
         field("Topology", topoSel),
         h("div", { class: "fields" }, field("nodes", nodesIn), field("validators", validatorsIn), h("div", { class: "wide" }, nodesRange), perWatcherField, degreeField),
         h("h2", { style: "margin-top:6px" }, "Links"),
