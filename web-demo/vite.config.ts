@@ -7,7 +7,11 @@ const wasmPkg = fileURLToPath(new URL("../target/wasm-pkg/web/host_wasm.js", imp
 export default defineConfig({
   base: "./",
   resolve: { alias: { "host-wasm": wasmPkg } },
-  server: { fs: { allow: [".", "../target/wasm-pkg"] } },
+  server: {
+    fs: { allow: [".", "../target/wasm-pkg"] },
+    // `LOCALNET=http://127.0.0.1:8080 npm run dev`: the localnet's /api/localnet.json.
+    proxy: process.env.LOCALNET ? { "/api": process.env.LOCALNET } : undefined,
+  },
   worker: { format: "es" },
   build: {
     target: "es2022",
