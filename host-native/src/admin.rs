@@ -144,6 +144,20 @@ pub fn prometheus(overlay: &Overlay, relay: &Relay) -> String {
     for (name, v) in relay.stats.named() {
         counter(name, v);
     }
+    let survey = overlay.survey_metrics();
+    for (name, v) in [
+        ("overlay.survey.start-recv", survey.start_recv),
+        ("overlay.survey.stop-recv", survey.stop_recv),
+        ("overlay.survey.request-recv", survey.request_recv),
+        ("overlay.survey.response-recv", survey.response_recv),
+        ("overlay.survey.start-relayed", survey.start_relayed),
+        ("overlay.survey.stop-relayed", survey.stop_relayed),
+        ("overlay.survey.request-relayed", survey.request_relayed),
+        ("overlay.survey.response-relayed", survey.response_relayed),
+        ("overlay.survey.responses-sent", survey.responses_sent),
+    ] {
+        counter(name, v);
+    }
     let authenticated = overlay.authenticated().count();
     let _ = writeln!(
         out,
@@ -154,6 +168,13 @@ pub fn prometheus(overlay: &Overlay, relay: &Relay) -> String {
         out,
         "# TYPE stellar_overlay_connection_pending gauge\nstellar_overlay_connection_pending {pending}"
     );
+    let _ = writeln!(out, "# TYPE stellar_overlay_survey_rejected counter");
+    for (reason, v) in &survey.rejected {
+        let _ = writeln!(
+            out,
+            "stellar_overlay_survey_rejected{{reason=\"{reason}\"}} {v}"
+        );
+    }
     let _ = writeln!(out, "# TYPE stellar_overlay_drop counter");
     for (reason, v) in &overlay.metrics.drops {
         let _ = writeln!(out, "stellar_overlay_drop{{reason=\"{reason}\"}} {v}");

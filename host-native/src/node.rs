@@ -2,10 +2,16 @@
 //! reader and one writer task per TCP connection move bytes.
 //!
 //! Readers send what they read to the node over one bounded channel (a node that falls
-//! behind slows its readers down: TCP backpressure reaches the remotes). Each writer has a
-//! small bounded channel; the node hands a connection bytes only when its writer has room,
-//! so a remote that stops reading leaves its messages in the core's flow-controlled queues,
-//! where they are trimmed, never in an unbounded buffer.
+//! behind slows its readers down: TCP backpressure reaches the remotes). The node task
+//! writes itself, without blocking (`try_write`): each connection has one buffer of bytes
+//! handed out by the core (at most one write batch, `MAX_BATCH_WRITE_BYTES`, plus control
+//! messages), and the core is asked for more only once that buffer is on the wire. When a
+//! socket is full a small task waits for it to become writable and tells the node. So a
+//! remote that stops reading leaves its messages in the core's flow-controlled queues,
+//! where they are trimmed (and its straggler timer runs), never in an unbounded buffer; and
+//! a remote that reads costs no task switch per write. The write buffers swap with the
+//! core's (`transmit` into an empty buffer hands over the one being filled), so steady
+//! traffic allocates nothing per write.
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, SocketAddrV4, ToSocketAddrs};
@@ -22,7 +28,8 @@ use overlay_core::survey::{SurveyError, SurveyPhase};
 use overlay_core::wire::{Hash, MessageType, ScpStatementType};
 use overlay_core::{ConnId, DropReason, Instant, LocalNode, NodeId, WallClock};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -183,8 +190,8 @@ pub async fn ask<T>(
 enum Input {
     Data(ConnId, Vec<u8>),
     Eof(ConnId),
-    /// A writer finished a buffer: it has room again.
-    Wrote,
+    /// A full socket has room again.
+    Writable(ConnId),
 }
 
 enum Dialed {
@@ -193,14 +200,67 @@ enum Dialed {
 }
 
 struct Io {
-    writer: mpsc::Sender<Vec<u8>>,
+    writer: Arc<OwnedWriteHalf>,
+    /// Bytes handed out by the core, written up to `written`.
+    out: Vec<u8>,
+    written: usize,
+    /// The task waiting for a full socket to drain, if any.
+    waiter: Option<JoinHandle<()>>,
+    /// The socket failed: nothing more is written.
+    failed: bool,
     reader: JoinHandle<()>,
+}
+
+impl Io {
+    /// Writes what the socket takes now: the rest of `out`, then whatever the core hands out
+    /// for `conn`, until the socket would block or the core has nothing more. A full socket
+    /// arms a waiter that reports `Input::Writable(conn)`.
+    fn flush(
+        &mut self,
+        overlay: &mut Overlay,
+        now: Instant,
+        conn: ConnId,
+        input: &mpsc::Sender<Input>,
+    ) {
+        if self.failed || self.waiter.is_some() {
+            return;
+        }
+        loop {
+            if self.written == self.out.len() {
+                self.out.clear();
+                self.written = 0;
+                if overlay.transmit(now, conn, &mut self.out) == 0 {
+                    return;
+                }
+            }
+            match self.writer.try_write(&self.out[self.written..]) {
+                Ok(n) => self.written += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    let writer = Arc::clone(&self.writer);
+                    let input = input.clone();
+                    self.waiter = Some(tokio::spawn(async move {
+                        let _ = writer.writable().await;
+                        let _ = input.send(Input::Writable(conn)).await;
+                    }));
+                    return;
+                }
+                Err(_) => {
+                    // The reader sees the same failure and reports it.
+                    self.failed = true;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Whether bytes are waiting for the socket.
+    fn pending(&self) -> bool {
+        self.written < self.out.len()
+    }
 }
 
 /// Bytes read at once per connection.
 const READ_CHUNK: usize = 16 * 1024;
-/// Writes queued per connection beyond the one being written.
-const WRITE_QUEUE: usize = 4;
 /// How long a dropped connection may linger for its last bytes.
 const LINGER: Duration = Duration::from_secs(5);
 /// How long a dial may take.
@@ -283,6 +343,13 @@ impl Node {
 
     /// Drains the overlay (events, then writes) as the drain rule says.
     fn service(&mut self) {
+        self.drain_events();
+        self.transmit();
+    }
+
+    /// Handles every event the overlay has. Writes wait for [`Node::transmit`]: after a batch
+    /// of reads the node writes once per connection, not once per read.
+    fn drain_events(&mut self) {
         let now = self.now();
         loop {
             let Some(ev) = self.overlay.poll_event(now) else {
@@ -337,7 +404,6 @@ impl Node {
             };
             self.react(now, owned);
         }
-        self.transmit();
     }
 
     fn react(&mut self, now: Instant, owned: Owned) {
@@ -402,67 +468,41 @@ impl Node {
         });
     }
 
-    /// Hands each connection what it has to send, as far as its writer has room.
+    /// Writes what each connection has to send, as far as its socket takes it.
     fn transmit(&mut self) {
         let now = self.now();
-        for (conn, io) in &self.ios {
-            while self.overlay.has_output(*conn) {
-                let Ok(permit) = io.writer.try_reserve() else {
-                    break;
-                };
-                let mut buf = Vec::new();
-                self.overlay.transmit(now, *conn, &mut buf);
-                permit.send(buf);
+        for (conn, io) in &mut self.ios {
+            if io.pending() || self.overlay.has_output(*conn) {
+                io.flush(&mut self.overlay, now, *conn, &self.input_tx);
             }
         }
     }
 
-    /// A dropped connection: its final bytes are already queued to its writer; closing the
-    /// writer's channel makes it finish them and shut the socket down.
+    /// A dropped connection: its final bytes (an ERROR_MSG) are written within LINGER, then
+    /// the socket is shut down (FIN) and, LINGER later, reading stops.
     fn close_conn(&mut self, now: Instant, conn: ConnId) {
         self.transmit();
         if let Some(io) = self.ios.remove(&conn) {
-            drop(io.writer);
-            let reader = io.reader;
-            tokio::spawn(async move {
-                tokio::time::sleep(LINGER).await;
-                reader.abort();
-            });
+            linger(io);
         }
         self.overlay.handle_closed(now, conn);
     }
 
     fn spawn_conn(&mut self, conn: ConnId, stream: TcpStream) {
         let _ = stream.set_nodelay(true);
-        let (mut rd, mut wr) = stream.into_split();
-        let (wtx, mut wrx) = mpsc::channel::<Vec<u8>>(WRITE_QUEUE);
-        let input = self.input_tx.clone();
-        tokio::spawn(async move {
-            while let Some(buf) = wrx.recv().await {
-                if wr.write_all(&buf).await.is_err() {
-                    break;
-                }
-                if input.send(Input::Wrote).await.is_err() {
-                    break;
-                }
-            }
-            let _ = wr.shutdown().await;
-        });
+        let (mut rd, wr) = stream.into_split();
         let input = self.input_tx.clone();
         let reader = tokio::spawn(async move {
-            let mut buf = vec![0u8; READ_CHUNK];
             loop {
-                match rd.read(&mut buf).await {
+                // Each read fills a buffer of its own that goes to the node as it is.
+                let mut buf = Vec::with_capacity(READ_CHUNK);
+                match rd.read_buf(&mut buf).await {
                     Ok(0) | Err(_) => {
                         let _ = input.send(Input::Eof(conn)).await;
                         break;
                     }
-                    Ok(n) => {
-                        if input
-                            .send(Input::Data(conn, buf[..n].to_vec()))
-                            .await
-                            .is_err()
-                        {
+                    Ok(_) => {
+                        if input.send(Input::Data(conn, buf)).await.is_err() {
                             break;
                         }
                     }
@@ -472,7 +512,11 @@ impl Node {
         self.ios.insert(
             conn,
             Io {
-                writer: wtx,
+                writer: Arc::new(wr),
+                out: Vec::new(),
+                written: 0,
+                waiter: None,
+                failed: false,
                 reader,
             },
         );
@@ -486,7 +530,7 @@ impl Node {
                 while !rest.is_empty() {
                     let took = self.overlay.handle_input(now, conn, rest);
                     rest = &rest[took..];
-                    self.service();
+                    self.drain_events();
                     if took == 0 {
                         break;
                     }
@@ -495,10 +539,14 @@ impl Node {
             Input::Eof(conn) => {
                 if self.ios.contains_key(&conn) {
                     self.overlay.handle_closed(now, conn);
-                    self.service();
+                    self.drain_events();
                 }
             }
-            Input::Wrote => {}
+            Input::Writable(conn) => {
+                if let Some(io) = self.ios.get_mut(&conn) {
+                    io.waiter = None;
+                }
+            }
         }
     }
 
@@ -685,13 +733,48 @@ impl Node {
         }
         self.service();
         let ios = std::mem::take(&mut self.ios);
+        let mut lingering = Vec::new();
         for (_, io) in ios {
-            drop(io.writer);
             io.reader.abort();
+            lingering.push(linger_writes(io));
         }
-        // Writers finish their queued bytes (the ERROR_MSGs) on their own.
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // The last bytes (the ERROR_MSGs) get a moment to go out.
+        let _ = tokio::time::timeout(
+            Duration::from_millis(200),
+            futures_util::future::join_all(lingering),
+        )
+        .await;
     }
+}
+
+/// What is left of a closed connection: its last bytes go out (within LINGER), then the
+/// socket is shut down; reading stops LINGER after the close.
+fn linger(io: Io) {
+    let reader = io.reader.abort_handle();
+    tokio::spawn(async move {
+        let _ = tokio::time::timeout(LINGER, linger_writes(io)).await;
+        tokio::time::sleep(LINGER).await;
+        reader.abort();
+    });
+}
+
+/// Writes the rest of a closed connection's bytes, then drops the write half (FIN).
+async fn linger_writes(mut io: Io) {
+    if let Some(w) = io.waiter.take() {
+        w.abort();
+    }
+    while !io.failed && io.pending() {
+        if io.writer.writable().await.is_err() {
+            break;
+        }
+        match io.writer.try_write(&io.out[io.written..]) {
+            Ok(n) => io.written += n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => break,
+        }
+    }
+    // Dropping the last handle of the write half shuts it down.
+    drop(io.writer);
 }
 
 enum Owned {

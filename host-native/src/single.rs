@@ -1,9 +1,12 @@
 //! One core [`Peer`] on one Tokio TCP connection: `stellar-overlay peer listen|connect`.
 //!
-//! The connection task owns the peer. Reading, the timer and shutdown are awaited together;
-//! writes go to a separate writer task through a bounded channel, so a slow remote never
-//! blocks reading (two peers writing at each other cannot deadlock) and the bytes waiting
-//! to be written stay bounded (the peer's own queues trim the rest).
+//! The connection task owns the peer and the socket. It writes whatever the socket takes
+//! at once (non-blocking `try_write`) and awaits readability, writability (only while bytes
+//! are waiting), the timer and shutdown together, so a slow remote never blocks reading (two
+//! peers writing at each other cannot deadlock). Only one `poll_transmit` worth of bytes
+//! waits outside the peer at a time: the rest stays in the peer's flow-controlled queues,
+//! which trim. The two write buffers swap with the peer's (`poll_transmit` into an empty
+//! buffer hands over the one being filled), so steady traffic allocates nothing per write.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -23,7 +26,6 @@ use overlay_core::{
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
 
 use crate::synthetic;
 
@@ -442,10 +444,38 @@ impl Driver<'_> {
     }
 }
 
+/// Bytes read at once.
+const READ_BUFFER: usize = 256 * 1024;
+
+/// Writes what the socket takes now: what is left of `wbuf` (from `wpos`), then whatever
+/// the peer hands out next, until the socket would block or the peer has nothing more.
+fn flush(
+    stream: &TcpStream,
+    peer: &mut Peer,
+    now: Instant,
+    wbuf: &mut Vec<u8>,
+    wpos: &mut usize,
+) -> std::io::Result<()> {
+    loop {
+        if *wpos == wbuf.len() {
+            wbuf.clear();
+            *wpos = 0;
+            if peer.poll_transmit(now, wbuf) == 0 {
+                return Ok(());
+            }
+        }
+        match stream.try_write(&wbuf[*wpos..]) {
+            Ok(n) => *wpos += n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// Runs one connection until it closes, `shutdown` resolves, or (with `exit_when_done`)
 /// every expectation is met. Prints JSON lines to `out`.
 pub async fn run(
-    stream: TcpStream,
+    mut stream: TcpStream,
     role: Role,
     opts: Options,
     out: &mut (dyn Write + Send),
@@ -499,15 +529,10 @@ pub async fn run(
         "role": format!("{role:?}").to_lowercase(),
         "remote": remote_address.map(|a| a.to_string()),
     }));
-    let (mut rd, mut wr) = stream.into_split();
-    let (wtx, mut wrx) = mpsc::channel::<Vec<u8>>(8);
-    let writer = tokio::spawn(async move {
-        while let Some(buf) = wrx.recv().await {
-            wr.write_all(&buf).await?;
-        }
-        wr.shutdown().await
-    });
-    let mut rbuf = vec![0u8; 256 * 1024];
+    let mut rbuf = vec![0u8; READ_BUFFER];
+    // Bytes handed out by the peer, written up to `wpos`.
+    let mut wbuf: Vec<u8> = Vec::with_capacity(READ_BUFFER);
+    let mut wpos = 0;
     tokio::pin!(shutdown);
     let mut eof = false;
 
@@ -515,16 +540,17 @@ pub async fn run(
         let t = now();
         driver.drain(&mut peer, t);
         driver.top_up(&mut peer, t);
-        while peer.has_output() {
-            let Ok(permit) = wtx.try_reserve() else { break };
-            let mut buf = Vec::new();
-            peer.poll_transmit(t, &mut buf);
-            permit.send(buf);
+        if let Err(e) = flush(&stream, &mut peer, t, &mut wbuf, &mut wpos) {
+            tracing::debug!(error = %e, "write failed");
+            peer.close(t, DropReason::RemoteClosed);
+            driver.drain(&mut peer, t);
+            wbuf.clear();
+            wpos = 0;
         }
         if peer.is_closed() && !peer.has_output() {
             break;
         }
-        if driver.done(&peer) {
+        if driver.done(&peer) && wpos == wbuf.len() {
             peer.close(t, DropReason::Shutdown);
             continue;
         }
@@ -540,41 +566,60 @@ pub async fn run(
             .min()
             .map(|d| start + Duration::from_micros(d.as_micros()))
             .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+        let waiting = wpos < wbuf.len();
         tokio::select! {
-            r = rd.read(&mut rbuf), if !eof => match r {
-                Ok(0) | Err(_) => {
-                    eof = true;
-                    peer.close(now(), DropReason::RemoteClosed);
-                }
-                Ok(n) => {
-                    let mut data = &rbuf[..n];
-                    while !data.is_empty() {
-                        let t = now();
-                        let took = peer.handle_input(t, data);
-                        data = &data[took..];
-                        driver.drain(&mut peer, t);
+            r = stream.readable(), if !eof => {
+                let got = match r {
+                    Ok(()) => stream.try_read(&mut rbuf),
+                    Err(e) => Err(e),
+                };
+                match got {
+                    Ok(0) => {
+                        eof = true;
+                        peer.close(now(), DropReason::RemoteClosed);
+                    }
+                    Ok(n) => {
+                        let mut data = &rbuf[..n];
+                        while !data.is_empty() {
+                            let t = now();
+                            let took = peer.handle_input(t, data);
+                            data = &data[took..];
+                            driver.drain(&mut peer, t);
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(_) => {
+                        eof = true;
+                        peer.close(now(), DropReason::RemoteClosed);
                     }
                 }
             },
-            permit = wtx.reserve(), if peer.has_output() => {
-                if let Ok(permit) = permit {
-                    let mut buf = Vec::new();
-                    peer.poll_transmit(now(), &mut buf);
-                    permit.send(buf);
-                }
-            }
+            // Writes happen at the top of the loop once the socket has room.
+            _ = stream.writable(), if waiting => {}
             _ = tokio::time::sleep_until(deadline) => peer.handle_timeout(now()),
             _ = &mut shutdown => peer.close(now(), DropReason::Shutdown),
         }
     }
-    drop(wtx);
     // Let the final bytes (an ERROR_MSG, our last messages) drain and send FIN, then keep
     // reading until the remote closes too: closing a socket with unread input resets the
     // connection and can destroy what we just wrote (stellar-core waits 5 s likewise).
-    let _ = tokio::time::timeout(LINGER, writer).await;
+    let _ = tokio::time::timeout(LINGER, async {
+        while wpos < wbuf.len() {
+            if stream.writable().await.is_err() {
+                break;
+            }
+            match stream.try_write(&wbuf[wpos..]) {
+                Ok(n) => wpos += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => break,
+            }
+        }
+        let _ = stream.shutdown().await;
+    })
+    .await;
     if !eof {
         let _ = tokio::time::timeout(LINGER, async {
-            while let Ok(n) = rd.read(&mut rbuf).await {
+            while let Ok(n) = stream.read(&mut rbuf).await {
                 if n == 0 {
                     break;
                 }

@@ -16,9 +16,82 @@ fn sha256(data: &[u8]) -> [u8; 32] {
     Sha256::digest(data).into()
 }
 
+/// Bytes of a synthetic transaction's StellarMessage before its signatures: type tag (4),
+/// envelope type (4), muxed source (4 + 32), fee (4), seqNum (8), preconditions (4),
+/// MEMO_HASH (4 + 32), one operation (4 + 4 + 4 + 8), ext (4), signature count (4).
+const TX_BASE: usize = 124;
+/// One empty `DecoratedSignature`: hint (4), length (4), 64 bytes.
+const TX_SIGNATURE: usize = 72;
+/// At most this many padding signatures (the XDR bound is 20).
+const TX_MAX_SIGNATURES: usize = 20;
+/// Where seqNum and the memo hash sit in the TransactionEnvelope (after the type tag).
+const ENV_SEQ: usize = 44;
+const ENV_MEMO: usize = 60;
+
+/// SHA-256("tx-" + decimal `i`), without allocating.
+fn memo_hash(i: u64) -> [u8; 32] {
+    let mut buf = [0u8; 23];
+    buf[..3].copy_from_slice(b"tx-");
+    let mut digits = [0u8; 20];
+    let mut n = i;
+    let mut len = 0;
+    loop {
+        digits[len] = b'0' + (n % 10) as u8;
+        len += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for k in 0..len {
+        buf[3 + k] = digits[len - 1 - k];
+    }
+    sha256(&buf[..3 + len])
+}
+
+/// Padding signatures needed to reach `min_size`.
+fn padding(min_size: usize) -> usize {
+    min_size
+        .saturating_sub(TX_BASE)
+        .div_ceil(TX_SIGNATURE)
+        .min(TX_MAX_SIGNATURES)
+}
+
 /// StellarMessage XDR (type tag included) of synthetic transaction `i`, padded with empty
 /// signatures until it is at least `min_size` bytes.
+///
+/// Written field by field (no `stellar-xdr` value is built: this is the traffic generators'
+/// inner loop); [`transaction_xdr`] builds the same bytes through `stellar-xdr`, and a test
+/// checks that they agree.
 pub fn transaction(source: &NodeId, i: u64, min_size: usize) -> Vec<u8> {
+    let pad = padding(min_size);
+    let mut v = Vec::with_capacity(TX_BASE + pad * TX_SIGNATURE);
+    let seq = i as i64;
+    v.extend_from_slice(&(MessageType::Transaction as i32).to_be_bytes());
+    v.extend_from_slice(&2u32.to_be_bytes()); // ENVELOPE_TYPE_TX
+    v.extend_from_slice(&0u32.to_be_bytes()); // KEY_TYPE_ED25519
+    v.extend_from_slice(&source.0);
+    v.extend_from_slice(&100u32.to_be_bytes()); // fee
+    v.extend_from_slice(&seq.to_be_bytes());
+    v.extend_from_slice(&0u32.to_be_bytes()); // PRECOND_NONE
+    v.extend_from_slice(&3u32.to_be_bytes()); // MEMO_HASH
+    v.extend_from_slice(&memo_hash(i));
+    v.extend_from_slice(&1u32.to_be_bytes()); // one operation
+    v.extend_from_slice(&0u32.to_be_bytes()); // no source account
+    v.extend_from_slice(&11u32.to_be_bytes()); // BUMP_SEQUENCE
+    v.extend_from_slice(&seq.to_be_bytes());
+    v.extend_from_slice(&0u32.to_be_bytes()); // ext v0
+    v.extend_from_slice(&(pad as u32).to_be_bytes());
+    for _ in 0..pad {
+        v.extend_from_slice(&[0; 4]);
+        v.extend_from_slice(&64u32.to_be_bytes());
+        v.extend_from_slice(&[0; 64]);
+    }
+    v
+}
+
+/// The same transaction as [`transaction`], built and encoded through `stellar-xdr`.
+pub fn transaction_xdr(source: &NodeId, i: u64, min_size: usize) -> Vec<u8> {
     let seq = xdr::SequenceNumber(i as i64);
     let op = xdr::Operation {
         source_account: None,
@@ -35,16 +108,13 @@ pub fn transaction(source: &NodeId, i: u64, min_size: usize) -> Vec<u8> {
         operations: vec![op].try_into().unwrap_or_default(),
         ext: xdr::TransactionExt::V0,
     };
-    // Each empty DecoratedSignature adds 4 (hint) + 4 + 64 bytes.
-    let base = 124;
-    let pad = min_size.saturating_sub(base).div_ceil(72).min(20);
     let sig = xdr::DecoratedSignature {
         hint: xdr::SignatureHint([0; 4]),
         signature: xdr::Signature(vec![0u8; 64].try_into().unwrap_or_default()),
     };
     let env = xdr::TransactionEnvelope::Tx(xdr::TransactionV1Envelope {
         tx,
-        signatures: vec![sig; pad].try_into().unwrap_or_default(),
+        signatures: vec![sig; padding(min_size)].try_into().unwrap_or_default(),
     });
     xdr::StellarMessage::Transaction(env)
         .to_xdr(Limits::none())
@@ -52,7 +122,57 @@ pub fn transaction(source: &NodeId, i: u64, min_size: usize) -> Vec<u8> {
 }
 
 /// If `envelope` (TransactionEnvelope XDR) is an intact synthetic transaction, its index.
+///
+/// Envelopes laid out exactly as [`transaction`] writes them are checked byte by byte
+/// (every field, the memo hash recomputed, padding signatures empty) without decoding;
+/// anything else goes through [`check_transaction_xdr`], so the answer is the full check's
+/// for every input (a test compares the two).
 pub fn check_transaction(envelope: &[u8]) -> Option<u64> {
+    check_exact(envelope).or_else(|| check_transaction_xdr(envelope))
+}
+
+/// The exact layout [`transaction`] writes, for any source and index; `None` for anything
+/// else (which may still be a valid synthetic transaction written differently).
+fn check_exact(e: &[u8]) -> Option<u64> {
+    let be32 = |at: usize| -> Option<u32> {
+        Some(u32::from_be_bytes(e.get(at..at + 4)?.try_into().ok()?))
+    };
+    let be64 = |at: usize| -> Option<u64> {
+        Some(u64::from_be_bytes(e.get(at..at + 8)?.try_into().ok()?))
+    };
+    let base = TX_BASE - 4;
+    let pad = e.len().checked_sub(base)? / TX_SIGNATURE;
+    if e.len() != base + pad * TX_SIGNATURE || pad > TX_MAX_SIGNATURES {
+        return None;
+    }
+    let seq = be64(ENV_SEQ)?;
+    let fixed = be32(0)? == 2
+        && be32(4)? == 0
+        && be32(40)? == 100
+        && be32(52)? == 0
+        && be32(56)? == 3
+        && be32(92)? == 1
+        && be32(96)? == 0
+        && be32(100)? == 11
+        && be64(104)? == seq
+        && be32(112)? == 0
+        && be32(116)? == pad as u32;
+    if !fixed || i64::try_from(seq).is_err() {
+        return None;
+    }
+    const EMPTY_SIGNATURE: [u8; TX_SIGNATURE] = {
+        let mut s = [0u8; TX_SIGNATURE];
+        s[7] = 64;
+        s
+    };
+    let sigs_empty = e[base..]
+        .chunks_exact(TX_SIGNATURE)
+        .all(|s| s == EMPTY_SIGNATURE);
+    (sigs_empty && e[ENV_MEMO..ENV_MEMO + 32] == memo_hash(seq)).then_some(seq)
+}
+
+/// The full check: decodes the envelope with `stellar-xdr` and checks its fields.
+pub fn check_transaction_xdr(envelope: &[u8]) -> Option<u64> {
     let env = xdr::TransactionEnvelope::from_xdr(envelope, Limits::len(envelope.len())).ok()?;
     let xdr::TransactionEnvelope::Tx(v1) = env else {
         return None;
@@ -188,6 +308,58 @@ pub fn message_type(msg: &[u8]) -> Option<MessageType> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fast_builder_writes_what_stellar_xdr_encodes() {
+        let id = NodeKey::from_seed([3; 32]).node_id();
+        for i in [
+            0,
+            1,
+            9,
+            10,
+            99,
+            12_345,
+            u64::from(u32::MAX) + 7,
+            i64::MAX as u64,
+        ] {
+            for size in [0, 124, 125, 196, 300, 1000, 2000] {
+                assert_eq!(
+                    transaction(&id, i, size),
+                    transaction_xdr(&id, i, size),
+                    "tx {i}, size {size}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_fast_check_agrees_with_the_full_check() {
+        let id = NodeKey::from_seed([4; 32]).node_id();
+        for (i, size) in [(1u64, 0usize), (77, 300), (1_000_001, 2000)] {
+            let t = transaction(&id, i, size);
+            let env = &t[4..];
+            assert_eq!(check_exact(env), Some(i));
+            assert_eq!(check_transaction_xdr(env), Some(i));
+            // Every single-bit flip: both checks agree whenever the fast one answers, and
+            // the combined check is exactly the full one.
+            for byte in 0..env.len() {
+                for bit in [0, 7] {
+                    let mut bad = env.to_vec();
+                    bad[byte] ^= 1 << bit;
+                    let full = check_transaction_xdr(&bad);
+                    if let Some(fast) = check_exact(&bad) {
+                        assert_eq!(Some(fast), full, "byte {byte} bit {bit}");
+                    }
+                    assert_eq!(check_transaction(&bad), full, "byte {byte} bit {bit}");
+                }
+            }
+            // Truncated and extended envelopes.
+            assert_eq!(check_exact(&env[..env.len() - 1]), None);
+            let mut longer = env.to_vec();
+            longer.push(0);
+            assert_eq!(check_exact(&longer), None);
+        }
+    }
 
     #[test]
     fn synthetic_transactions_check_and_pad() {

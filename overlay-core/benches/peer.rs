@@ -1,7 +1,10 @@
 //! Peer benchmarks, each beside its baseline measured in the same run:
 //! - the receive path of a 300-byte TRANSACTION frame (frame decode, MAC verify, dispatch,
 //!   flow-control re-grants) beside raw HMAC-SHA256 + SHA-256 of the same bytes;
-//! - a full handshake, both sides, beside the raw crypto it needs.
+//! - a full handshake, both sides, beside the raw crypto it needs;
+//! - broadcasting one 300-byte SCP_MESSAGE to k = 8 and 32 authenticated peers (encoded
+//!   once, then a sequence number and MAC per peer), as bare peers and through an
+//!   `Overlay` (adding the floodgate), beside k raw HMAC-SHA256s of the same bytes.
 //!
 //! After criterion's report, the ratios are printed (read back from criterion's estimates).
 
@@ -13,7 +16,9 @@ use std::time::{Duration, Instant as StdInstant};
 use criterion::{Criterion, Throughput};
 use hmac::{Hmac, KeyInit, Mac};
 use overlay_core::auth::{AuthCert, EcdhKey, Role, derive_mac_keys, verify_signature};
-use overlay_core::pair::{RawMacBaseline, ReceivePair, bench_cert, bench_node, bench_peer, pump};
+use overlay_core::pair::{
+    BroadcastBench, RawMacBaseline, ReceivePair, bench_cert, bench_node, bench_peer, pump, raw_macs,
+};
 use sha2::Sha256;
 
 const BATCH: usize = 150;
@@ -89,6 +94,51 @@ fn handshake(c: &mut Criterion) {
     g.finish();
 }
 
+/// Broadcasts per measured batch: well inside the receivers' initial credit (200 messages,
+/// 300 000 bytes), which `settle` restores between batches.
+const BROADCASTS: usize = 100;
+
+fn broadcast(c: &mut Criterion) {
+    for k in [8usize, 32] {
+        let mut g = c.benchmark_group(format!("broadcast_300B_k{k}"));
+        g.throughput(Throughput::Elements(BROADCASTS as u64));
+        let raw = RawMacBaseline::new();
+        g.bench_function("baseline_k_raw_hmacs", |bch| {
+            bch.iter(|| {
+                for _ in 0..BROADCASTS {
+                    raw_macs(k, &raw);
+                }
+            })
+        });
+        for (name, make) in [
+            (
+                "peers",
+                BroadcastBench::peers as fn(usize) -> BroadcastBench,
+            ),
+            ("overlay", BroadcastBench::overlay),
+        ] {
+            let mut bench = make(k);
+            g.bench_function(name, |bch| {
+                bch.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let messages: Vec<Vec<u8>> =
+                            (0..BROADCASTS).map(|_| bench.next_message()).collect();
+                        let start = StdInstant::now();
+                        for m in &messages {
+                            assert_eq!(bench.broadcast(m), k);
+                        }
+                        total += start.elapsed();
+                        assert_eq!(bench.settle(), k * BROADCASTS);
+                    }
+                    total
+                })
+            });
+        }
+        g.finish();
+    }
+}
+
 /// criterion's mean estimate (ns) for one benchmark, if it ran.
 fn mean_ns(group: &str, bench: &str) -> Option<f64> {
     let exe = std::env::current_exe().ok()?;
@@ -112,6 +162,30 @@ fn ratios() {
             BATCH as f64,
         ),
         ("handshake", "two_peers", "baseline_raw_crypto", 1.0),
+        (
+            "broadcast_300B_k8",
+            "peers",
+            "baseline_k_raw_hmacs",
+            BROADCASTS as f64,
+        ),
+        (
+            "broadcast_300B_k8",
+            "overlay",
+            "baseline_k_raw_hmacs",
+            BROADCASTS as f64,
+        ),
+        (
+            "broadcast_300B_k32",
+            "peers",
+            "baseline_k_raw_hmacs",
+            BROADCASTS as f64,
+        ),
+        (
+            "broadcast_300B_k32",
+            "overlay",
+            "baseline_k_raw_hmacs",
+            BROADCASTS as f64,
+        ),
     ] {
         match (mean_ns(group, ours), mean_ns(group, base)) {
             (Some(o), Some(b)) => println!(
@@ -129,6 +203,7 @@ fn main() {
     let mut c = Criterion::default().configure_from_args();
     receive_path(&mut c);
     handshake(&mut c);
+    broadcast(&mut c);
     c.final_summary();
     if !std::env::args().any(|a| a == "--test" || a == "--list") {
         ratios();

@@ -279,6 +279,8 @@ pub struct ScpState {
     /// (slot, node, nomination or ballot) → StellarMessage XDR of the SCP_MESSAGE: SCP keeps
     /// a node's latest nomination and latest ballot statement apart.
     envelopes: BTreeMap<(u64, NodeId, bool), Arc<[u8]>>,
+    /// Envelopes kept per slot (how many slots are kept, without walking every envelope).
+    per_slot: BTreeMap<u64, usize>,
     max_slots: usize,
     max_envelopes: usize,
 }
@@ -287,6 +289,7 @@ impl ScpState {
     pub fn new(max_slots: usize, max_envelopes: usize) -> Self {
         ScpState {
             envelopes: BTreeMap::new(),
+            per_slot: BTreeMap::new(),
             max_slots,
             max_envelopes,
         }
@@ -295,39 +298,58 @@ impl ScpState {
     /// Keeps `message` (an SCP_MESSAGE's StellarMessage XDR) unless a newer statement from
     /// the same node and slot is already kept.
     pub fn insert(&mut self, message: Arc<[u8]>) {
-        let Some(env) = message.get(4..).and_then(|b| ScpEnvelope::decode(b).ok()) else {
+        let Some(bytes) = message.get(4..) else {
             return;
         };
+        let Ok(env) = ScpEnvelope::decode(bytes) else {
+            return;
+        };
+        let key = Self::key(&env);
+        if self.replaces(&key, &env) {
+            self.store(key, Arc::clone(&message));
+        }
+    }
+
+    /// [`ScpState::insert`] for a message its caller decoded already (`env` must be the
+    /// decoding of `message` after its type tag).
+    pub fn insert_decoded(&mut self, message: Arc<[u8]>, env: &ScpEnvelope<'_>) {
+        let key = Self::key(env);
+        if self.replaces(&key, env) {
+            self.store(key, message);
+        }
+    }
+
+    fn key(env: &ScpEnvelope<'_>) -> (u64, NodeId, bool) {
         let is_ballot = env.statement_type() != ScpStatementType::Nominate;
-        let key = (env.slot_index, NodeId(*env.node_id), is_ballot);
-        let replace = match self.envelopes.get(&key) {
+        (env.slot_index, NodeId(*env.node_id), is_ballot)
+    }
+
+    fn replaces(&self, key: &(u64, NodeId, bool), env: &ScpEnvelope<'_>) -> bool {
+        match self.envelopes.get(key) {
             None => true,
             Some(old) => old
                 .get(4..)
                 .and_then(|b| ScpEnvelope::decode(b).ok())
-                .is_none_or(|old| old.is_superseded_by(&env)),
-        };
-        if replace {
-            self.envelopes.insert(key, message);
-        }
-        // Forget the oldest slots beyond the window, then enforce the entry cap.
-        while self.slots() > self.max_slots || self.envelopes.len() > self.max_envelopes {
-            if self.envelopes.pop_first().is_none() {
-                break;
-            }
+                .is_none_or(|old| old.is_superseded_by(env)),
         }
     }
 
-    fn slots(&self) -> usize {
-        let mut n = 0;
-        let mut last = None;
-        for (slot, _, _) in self.envelopes.keys() {
-            if last != Some(*slot) {
-                n += 1;
-                last = Some(*slot);
+    fn store(&mut self, key: (u64, NodeId, bool), message: Arc<[u8]>) {
+        if self.envelopes.insert(key, message).is_none() {
+            *self.per_slot.entry(key.0).or_default() += 1;
+        }
+        // Forget the oldest slots beyond the window, then enforce the entry cap.
+        while self.per_slot.len() > self.max_slots || self.envelopes.len() > self.max_envelopes {
+            let Some(((slot, _, _), _)) = self.envelopes.pop_first() else {
+                break;
+            };
+            if let Some(n) = self.per_slot.get_mut(&slot) {
+                *n -= 1;
+                if *n == 0 {
+                    self.per_slot.remove(&slot);
+                }
             }
         }
-        n
     }
 
     /// Envelopes for slots ≥ `from`, ascending, covering at most `max_slots` slots

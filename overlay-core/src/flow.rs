@@ -266,6 +266,19 @@ fn scp_envelope(message: &[u8]) -> Option<ScpEnvelope<'_>> {
     ScpEnvelope::decode(message.get(4..)?).ok()
 }
 
+/// An SCP_MESSAGE's slot and node, read at their fixed offsets (type tag, then the node's
+/// key type and key, then the slot) without decoding the statement.
+fn scp_peek(message: &[u8]) -> Option<(u64, [u8; 32])> {
+    let tag = i32::from_be_bytes(message.get(..4)?.try_into().ok()?);
+    let key_type = u32::from_be_bytes(message.get(4..8)?.try_into().ok()?);
+    if tag != MessageType::ScpMessage as i32 || key_type != 0 {
+        return None;
+    }
+    let node: [u8; 32] = message.get(8..40)?.try_into().ok()?;
+    let slot = u64::from_be_bytes(message.get(40..48)?.try_into().ok()?);
+    Some((slot, node))
+}
+
 impl OutboundQueues {
     /// Queues a flood message (StellarMessage XDR). Returns whether it was kept.
     pub fn push(
@@ -321,31 +334,45 @@ impl OutboundQueues {
 
     /// Drops queued statements for forgotten slots and lets the newest statement replace
     /// one queued statement it supersedes.
+    ///
+    /// Runs on every SCP push to every peer, so it decodes as little as it can: the slot
+    /// and node of each queued statement are peeked at fixed offsets, the newest statement
+    /// is decoded once, and a queued one only when it is from the same node and slot (the
+    /// only case where it can be superseded).
     fn trim_scp(&mut self, window: ScpWindow, cfg: &FlowConfig) {
         let q = &mut self.queues[Priority::Scp as usize];
         let mut dropped = 0u64;
+        let newest = q.back().map(|n| Arc::clone(&n.message));
+        let newest_peek = newest.as_deref().and_then(scp_peek);
+        let mut new_env = None;
         let mut replaced = false;
         let mut i = 0;
         while i < q.len() {
-            let Some(env) = scp_envelope(&q[i].message) else {
+            let Some((slot, node)) = scp_peek(&q[i].message) else {
                 i += 1;
                 continue;
             };
-            if env.slot_index < window.min_slot && env.slot_index != window.checkpoint_slot {
+            if slot < window.min_slot && slot != window.checkpoint_slot {
                 q.remove(i);
                 dropped += 1;
                 continue;
             }
             let last = q.len() - 1;
-            if !replaced
-                && i != last
-                && scp_envelope(&q[last].message).is_some_and(|new| env.is_superseded_by(&new))
-            {
-                if let Some(newest) = q.pop_back() {
-                    q[i] = newest;
+            if !replaced && i != last && newest_peek == Some((slot, node)) {
+                if new_env.is_none() {
+                    new_env = newest.as_deref().and_then(scp_envelope);
                 }
-                replaced = true;
-                dropped += 1;
+                let superseded = match (&new_env, scp_envelope(&q[i].message)) {
+                    (Some(new), Some(old)) => old.is_superseded_by(new),
+                    _ => false,
+                };
+                if superseded {
+                    if let Some(n) = q.pop_back() {
+                        q[i] = n;
+                    }
+                    replaced = true;
+                    dropped += 1;
+                }
             }
             i += 1;
         }

@@ -360,6 +360,10 @@ pub struct Overlay {
     nonce_counter: u64,
     /// Boxed: a connection is moved out of the map while its peer is polled.
     conns: BTreeMap<ConnId, Box<Conn>>,
+    /// The last transaction delivered as an event (connection, SHA-256, floodgate key): when
+    /// the application accepts it with [`Overlay::add_transaction`] while the peer still
+    /// lends its frame, both hashes and the message bytes are reused, not recomputed.
+    delivered_tx: Option<(ConnId, Hash, Hash)>,
     next_conn: u64,
     /// Connections that may have events to deliver.
     ready: VecDeque<ConnId>,
@@ -555,6 +559,7 @@ impl Overlay {
             nonce_seed: sha256(&seed),
             nonce_counter: 0,
             conns: BTreeMap::new(),
+            delivered_tx: None,
             next_conn: 0,
             ready: VecDeque::new(),
             ready_set: BTreeSet::new(),
@@ -979,6 +984,7 @@ impl Overlay {
                 }
                 let key = flood_key(raw);
                 if self.flood_received(key, from.conn, raw, stats) && !self.txs.contains(&hash) {
+                    self.delivered_tx = Some((from.conn, hash, key));
                     Action::Deliver(Deliver::Transaction(hash))
                 } else {
                     Action::Nothing
@@ -1355,16 +1361,25 @@ impl Overlay {
     /// once, shared by every peer queue; each peer only adds its sequence number and MAC.
     /// Returns how many peers it was queued for.
     pub fn broadcast(&mut self, now: Instant, message: &[u8]) -> usize {
+        // Decoded once, for the survey's externalize record and the SCP state.
+        let scp = (message.get(..4) == Some(&(MessageType::ScpMessage as i32).to_be_bytes()[..]))
+            .then(|| ScpEnvelope::decode(&message[4..]).ok())
+            .flatten();
         if self.config.survey.observe_externalize
-            && message.get(..4) == Some(&(MessageType::ScpMessage as i32).to_be_bytes()[..])
-            && let Ok(env) = ScpEnvelope::decode(&message[4..])
+            && let Some(env) = &scp
             && env.statement_type() == ScpStatementType::Externalize
         {
             let me = self.node_id();
             self.survey
                 .record_externalize(now, env.slot_index, NodeId(*env.node_id), me);
         }
-        self.flood(now, message)
+        let key = flood_key(message);
+        self.floodgate.ensure(key, self.ledger);
+        let shared: Arc<[u8]> = Arc::from(message);
+        if let Some(env) = &scp {
+            self.scp_state.insert_decoded(Arc::clone(&shared), env);
+        }
+        self.flood_shared(now, key, shared)
     }
 
     /// The floodgate broadcast itself.
@@ -1375,6 +1390,11 @@ impl Overlay {
         if message.get(..4) == Some(&(MessageType::ScpMessage as i32).to_be_bytes()[..]) {
             self.scp_state.insert(Arc::clone(&shared));
         }
+        self.flood_shared(now, key, shared)
+    }
+
+    /// Queues an encoded flood message for every authenticated peer not known to have it.
+    fn flood_shared(&mut self, now: Instant, key: Hash, shared: Arc<[u8]>) -> usize {
         self.metrics.message_broadcast += 1;
         let mut sent = 0;
         for (id, c) in self.conns.iter_mut() {
@@ -1392,13 +1412,17 @@ impl Overlay {
     /// to answer FLOOD_DEMAND and advertised (pull mode, no body pushed) to every
     /// authenticated peer not known to have it. Returns its hash.
     pub fn add_transaction(&mut self, now: Instant, envelope: &[u8]) -> Hash {
-        let hash = sha256(envelope);
-        let mut message = Vec::with_capacity(4 + envelope.len());
-        message.extend_from_slice(&(MessageType::Transaction as i32).to_be_bytes());
-        message.extend_from_slice(envelope);
-        let key = flood_key(&message);
+        let (hash, key, message) = match self.just_delivered(envelope) {
+            Some(known) => known,
+            None => {
+                let mut message = Vec::with_capacity(4 + envelope.len());
+                message.extend_from_slice(&(MessageType::Transaction as i32).to_be_bytes());
+                message.extend_from_slice(envelope);
+                (sha256(envelope), flood_key(&message), Arc::from(message))
+            }
+        };
         self.floodgate.ensure(key, self.ledger);
-        self.txs.insert(hash, Arc::from(message), self.ledger);
+        self.txs.insert(hash, message, self.ledger);
         let cfg = self.config.pull;
         let Overlay {
             conns,
@@ -1421,6 +1445,17 @@ impl Overlay {
             }
         }
         hash
+    }
+
+    /// If `envelope` is the transaction just delivered as an event, and its peer still lends
+    /// the frame: its SHA-256, floodgate key and StellarMessage bytes, without hashing again.
+    fn just_delivered(&mut self, envelope: &[u8]) -> Option<(Hash, Hash, Arc<[u8]>)> {
+        let (conn, hash, key) = self.delivered_tx.take()?;
+        let m = self.conns.get(&conn)?.peer.last_message()?;
+        match m.message {
+            StellarMessage::Transaction(e) if e == envelope => Some((hash, key, Arc::from(m.raw))),
+            _ => None,
+        }
     }
 
     /// Sends one message to one authenticated peer (a host's own GET_SCP_STATE, a survey

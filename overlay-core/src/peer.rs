@@ -33,6 +33,9 @@ use crate::wire::{
 /// Ping samples a connection keeps: libmedida's sliding-window size (surveys report the
 /// median latency from a histogram of at most this many samples).
 pub const PING_HISTORY_MAX: usize = 1028;
+/// `MAX_BATCH_WRITE_BYTES`: how much stellar-core writes to a socket at once.
+pub const MAX_BATCH_WRITE_BYTES: usize = 1024 * 1024;
+
 /// How far back ping samples are kept: libmedida's sliding-window time.
 pub const PING_HISTORY_WINDOW: Duration = Duration::from_secs(5 * 60);
 
@@ -54,6 +57,11 @@ pub struct PeerConfig {
     pub max_message_size: usize,
     /// Bytes we hold for the host to write before giving up on the connection.
     pub max_transmit_buffer: usize,
+    /// Flood messages leave their queues for one [`Peer::poll_transmit`] only up to this many
+    /// bytes (stellar-core's `MAX_BATCH_WRITE_BYTES`, 1 MiB): a remote that reads slowly
+    /// leaves the rest queued, where the queues' trimming applies, rather than in the host's
+    /// write buffers.
+    pub max_write_batch: usize,
     /// GET_SCP_STATE ledger to ask for right after authenticating (`None`: do not ask).
     pub scp_state_request: Option<u32>,
 }
@@ -69,6 +77,7 @@ impl Default for PeerConfig {
             max_unauth_message_size: MAX_UNAUTH_MESSAGE_SIZE,
             max_message_size: MAX_MESSAGE_SIZE,
             max_transmit_buffer: 2 * MAX_MESSAGE_SIZE + 1024 * 1024,
+            max_write_batch: MAX_BATCH_WRITE_BYTES,
             scp_state_request: Some(0),
         }
     }
@@ -931,7 +940,12 @@ impl Conn {
             self.stats.messages_written += 1;
             self.stats.flood_messages_written += 1;
             self.stats.flood_bytes_written += q.message.len() as u64;
-            if self.tx.len() >= self.config.max_transmit_buffer / 2 {
+            if self.tx.len()
+                >= self
+                    .config
+                    .max_write_batch
+                    .min(self.config.max_transmit_buffer / 2)
+            {
                 break;
             }
         }

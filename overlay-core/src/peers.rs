@@ -80,10 +80,20 @@ pub fn is_private(ip: Ipv4Addr) -> bool {
     v >> 24 == 10 || v >> 20 == 0xAC1 || v >> 16 == 0xC0A8
 }
 
-/// Exactly 127.0.0.1, as core compares the string (`PeerBareAddress::isLocalhost`); other
-/// 127/8 addresses are not "localhost" for the peer book.
+/// Any loopback address (127/8). stellar-core compares the string "127.0.0.1"
+/// (`PeerBareAddress::isLocalhost`), so it would learn 127.0.0.2 from PEERS and later dial
+/// its own host; we treat the whole block as localhost (a deliberate difference: only what
+/// a node stores and dials changes, nothing on the wire).
 pub fn is_localhost(ip: Ipv4Addr) -> bool {
-    ip == Ipv4Addr::LOCALHOST
+    ip.is_loopback()
+}
+
+/// Addresses that can never be a peer: 0/8 ("this network": dialling 0.0.0.0 reaches the
+/// local host), multicast (224/4) and reserved space (240/4, including the broadcast
+/// 255.255.255.255). stellar-core learns them from PEERS; we skip them (a deliberate
+/// difference, as for [`is_localhost`]).
+pub fn is_unroutable(ip: Ipv4Addr) -> bool {
+    ip.octets()[0] == 0 || ip.is_multicast() || ip.octets()[0] >= 240
 }
 
 /// The IPv4 form of an address, unmapping `::ffff:a.b.c.d` (core keys peers by IPv4 only).
@@ -515,8 +525,10 @@ pub enum PeersSkip {
     Private,
     /// Equal to (the sender's IP, our PEER_PORT).
     SelfAddress,
-    /// 127.0.0.1 without `allow_localhost`.
+    /// 127/8 without `allow_localhost`.
     Localhost,
+    /// 0/8, multicast or reserved ([`is_unroutable`]).
+    Unroutable,
 }
 
 /// Tally of one received PEERS message, for metrics and logs.
@@ -531,12 +543,18 @@ pub struct RecvPeersOutcome {
     pub private: usize,
     pub self_address: usize,
     pub localhost: usize,
+    pub unroutable: usize,
 }
 
 impl RecvPeersOutcome {
     /// Entries dropped by the filters.
     pub fn skipped(&self) -> usize {
-        self.bad_port + self.ipv6 + self.private + self.self_address + self.localhost
+        self.bad_port
+            + self.ipv6
+            + self.private
+            + self.self_address
+            + self.localhost
+            + self.unroutable
     }
 }
 
@@ -556,7 +574,9 @@ pub fn classify_received_peer(
         return Err(PeersSkip::Ipv6);
     };
     let address = SocketAddrV4::new(ip, port);
-    if is_private(ip) && !policy.allow_private {
+    if is_unroutable(ip) {
+        Err(PeersSkip::Unroutable)
+    } else if is_private(ip) && !policy.allow_private {
         Err(PeersSkip::Private)
     } else if ipv4_of(sender_ip) == Some(ip) && port == peer_port {
         Err(PeersSkip::SelfAddress)
@@ -813,6 +833,7 @@ impl<S: PeerStore> PeerBook<S> {
                 Err(PeersSkip::Private) => out.private += 1,
                 Err(PeersSkip::SelfAddress) => out.self_address += 1,
                 Err(PeersSkip::Localhost) => out.localhost += 1,
+                Err(PeersSkip::Unroutable) => out.unroutable += 1,
             }
         }
         out
@@ -1410,10 +1431,14 @@ mod tests {
     }
 
     #[test]
-    fn localhost_is_only_127_0_0_1() {
+    fn localhost_is_all_of_127_8() {
         assert!(is_localhost(Ipv4Addr::new(127, 0, 0, 1)));
-        assert!(!is_localhost(Ipv4Addr::new(127, 0, 0, 2)));
+        assert!(is_localhost(Ipv4Addr::new(127, 0, 0, 2)));
+        assert!(is_localhost(Ipv4Addr::new(127, 255, 255, 254)));
         assert!(!is_localhost(Ipv4Addr::new(0, 0, 0, 0)));
+        assert!(!is_localhost(Ipv4Addr::new(128, 0, 0, 1)));
+        assert!(is_unroutable(Ipv4Addr::new(0, 0, 0, 0)));
+        assert!(!is_unroutable(Ipv4Addr::new(127, 0, 0, 1)));
     }
 
     #[test]
@@ -1968,7 +1993,28 @@ mod tests {
             Ok(addr("6.6.6.6:11625"))
         );
         assert_eq!(c(wire(v4("127.0.0.1"), 1), p), Err(PeersSkip::Localhost));
-        assert_eq!(c(wire(v4("127.0.0.2"), 1), p), Ok(addr("127.0.0.2:1")));
+        // All of 127/8 is localhost here (stellar-core only skips the string "127.0.0.1").
+        assert_eq!(c(wire(v4("127.0.0.2"), 1), p), Err(PeersSkip::Localhost));
+        // Never a peer, whatever the policy: 0/8, multicast, reserved and broadcast.
+        let any = AddressPolicy {
+            allow_localhost: true,
+            allow_private: true,
+        };
+        for ip in [
+            "0.0.0.0",
+            "0.1.2.3",
+            "224.0.0.1",
+            "239.255.255.255",
+            "240.0.0.1",
+            "255.255.255.255",
+        ] {
+            assert_eq!(c(wire(v4(ip), 1), p), Err(PeersSkip::Unroutable), "{ip}");
+            assert_eq!(c(wire(v4(ip), 1), any), Err(PeersSkip::Unroutable), "{ip}");
+        }
+        assert_eq!(
+            c(wire(v4("223.255.255.255"), 1), p),
+            Ok(addr("223.255.255.255:1"))
+        );
         let lo = AddressPolicy {
             allow_localhost: true,
             ..p
@@ -2016,6 +2062,7 @@ mod tests {
                 private: 1,
                 self_address: 1,
                 localhost: 1,
+                unroutable: 0,
             }
         );
         assert_eq!(out.skipped(), 5);
