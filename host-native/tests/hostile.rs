@@ -673,8 +673,15 @@ async fn quick(
 async fn setup() -> (NodeHandle, Good, Traffic) {
     let node = start_node().await;
     let good = good_peer(node.peer_addr).await;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while good_entry(&node, &good).await.is_none() {
+    let last = good_started(&node, &good, Duration::from_secs(5)).await;
+    (node, good, last)
+}
+
+/// Waits (at most `within`) for the good peer to be authenticated, then for its traffic to
+/// flow both ways; the traffic counters at that point.
+async fn good_started(node: &impl Admin, good: &Good, within: Duration) -> Traffic {
+    let deadline = Instant::now() + within;
+    while good_entry(node, good).await.is_none() {
         assert!(
             Instant::now() < deadline,
             "the good peer never authenticated"
@@ -687,8 +694,7 @@ async fn setup() -> (NodeHandle, Good, Traffic) {
         tx_sent: 0,
         grants: 0,
     };
-    let last = assert_good_flowing(&node, &good, zero, "the start").await;
-    (node, good, last)
+    assert_good_flowing(node, good, zero, "the start").await
 }
 
 /// Stops the good peer (it must never have been closed) and the node.
@@ -1497,21 +1503,7 @@ async fn adversarial_suite_against_a_node_process() {
     let node = NodeProc::start().await;
     let addr = node.peer_addr;
     let good = good_peer(addr).await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while good_entry(&node, &good).await.is_none() {
-        assert!(
-            Instant::now() < deadline,
-            "the good peer never authenticated"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let zero = Traffic {
-        node_read: 0,
-        node_written: 0,
-        tx_sent: 0,
-        grants: 0,
-    };
-    let mut last = assert_good_flowing(&node, &good, zero, "the start").await;
+    let mut last = good_started(&node, &good, Duration::from_secs(10)).await;
     let mut rows = Vec::new();
 
     // 0. Baseline: the good peer alone (~500 transactions/s in, adverts and grants out).

@@ -257,9 +257,12 @@ pub struct OutboundQueues {
     pub dropped: [u64; 4],
 }
 
+/// What a FLOOD_ADVERT or FLOOD_DEMAND weighs in its queue: its hashes (stellar-core's
+/// count), but at least 1, so that empty ones (which stellar-core never sends, but a host
+/// could) still fill the queue towards its trim limit rather than pile up unbounded.
 fn hash_count(message: &[u8]) -> usize {
     // type tag + count + 32 bytes per hash
-    message.len().saturating_sub(8) / 32
+    (message.len().saturating_sub(8) / 32).max(1)
 }
 
 fn scp_envelope(message: &[u8]) -> Option<ScpEnvelope<'_>> {
@@ -541,6 +544,25 @@ mod tests {
             ),
             Err(FlowError::CapacityOverflow)
         );
+    }
+
+    /// Regression (fuzz target `peer_authenticated`): empty FLOOD_DEMANDs and FLOOD_ADVERTs
+    /// weighed nothing, so a host sending them with no credit grew the queue without bound.
+    #[test]
+    fn empty_demands_and_adverts_still_count_towards_the_trim_limit() {
+        let cfg = FlowConfig::default();
+        let mut q = OutboundQueues::default();
+        for (p, ty) in [
+            (Priority::Demand, MessageType::FloodDemand),
+            (Priority::Advert, MessageType::FloodAdvert),
+        ] {
+            for _ in 0..3 * cfg.max_tx_set_size_ops {
+                // Type tag and a zero count: no hashes.
+                q.push(p, msg(ty, 8), Instant::ZERO, &cfg, ScpWindow::default());
+                assert!(q.len(p) <= cfg.max_tx_set_size_ops);
+            }
+            assert!(q.dropped[p as usize] > 0, "{p:?} trimmed");
+        }
     }
 
     #[test]

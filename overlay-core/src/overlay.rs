@@ -303,6 +303,41 @@ pub struct ConnStats {
     pub duplicate_fetch_message_recv: u64,
 }
 
+impl ConnStats {
+    /// What was counted since `start` (a survey's collecting phase began).
+    pub fn since(&self, start: &ConnStats) -> ConnStats {
+        let d = |now: u64, then: u64| now.saturating_sub(then);
+        ConnStats {
+            unique_flood_bytes_recv: d(self.unique_flood_bytes_recv, start.unique_flood_bytes_recv),
+            duplicate_flood_bytes_recv: d(
+                self.duplicate_flood_bytes_recv,
+                start.duplicate_flood_bytes_recv,
+            ),
+            unique_fetch_bytes_recv: d(self.unique_fetch_bytes_recv, start.unique_fetch_bytes_recv),
+            duplicate_fetch_bytes_recv: d(
+                self.duplicate_fetch_bytes_recv,
+                start.duplicate_fetch_bytes_recv,
+            ),
+            unique_flood_message_recv: d(
+                self.unique_flood_message_recv,
+                start.unique_flood_message_recv,
+            ),
+            duplicate_flood_message_recv: d(
+                self.duplicate_flood_message_recv,
+                start.duplicate_flood_message_recv,
+            ),
+            unique_fetch_message_recv: d(
+                self.unique_fetch_message_recv,
+                start.unique_fetch_message_recv,
+            ),
+            duplicate_fetch_message_recv: d(
+                self.duplicate_fetch_message_recv,
+                start.duplicate_fetch_message_recv,
+            ),
+        }
+    }
+}
+
 impl Conn {
     fn live_authenticated(&self) -> bool {
         self.authenticated && self.dropped_at.is_none()
@@ -1962,7 +1997,6 @@ impl SurveyHost for Overlay {
             .filter_map(|c| {
                 let node = c.node?;
                 let p = c.peer.stats();
-                let s = &c.state.stats;
                 Some(PeerSnapshot {
                     node,
                     role: c.role,
@@ -1971,14 +2005,7 @@ impl SurveyHost for Overlay {
                         messages_written: p.messages_written,
                         bytes_read: p.bytes_read,
                         bytes_written: p.bytes_written,
-                        unique_flood_bytes_recv: s.unique_flood_bytes_recv,
-                        duplicate_flood_bytes_recv: s.duplicate_flood_bytes_recv,
-                        unique_fetch_bytes_recv: s.unique_fetch_bytes_recv,
-                        duplicate_fetch_bytes_recv: s.duplicate_fetch_bytes_recv,
-                        unique_flood_message_recv: s.unique_flood_message_recv,
-                        duplicate_flood_message_recv: s.duplicate_flood_message_recv,
-                        unique_fetch_message_recv: s.unique_fetch_message_recv,
-                        duplicate_fetch_message_recv: s.duplicate_fetch_message_recv,
+                        recv: c.state.stats,
                     },
                     connected_at: c.peer.connected_at(),
                     version: c

@@ -1216,13 +1216,19 @@ pub fn nominate(key: &NodeKey, network: &NetworkId, slot: u64) -> Vec<u8> {
     st.extend_from_slice(&32u32.to_be_bytes());
     st.extend_from_slice(&sha256(&slot.to_be_bytes()));
     st.extend_from_slice(&0u32.to_be_bytes()); // nothing accepted
+    signed_scp_message(key, network, &st)
+}
+
+/// The SCP_MESSAGE (StellarMessage XDR) carrying statement `st` (SCPStatement XDR) signed by
+/// `key` over the network ID, ENVELOPE_TYPE_SCP and the statement, as SCP signs envelopes.
+fn signed_scp_message(key: &NodeKey, network: &NetworkId, st: &[u8]) -> Vec<u8> {
     let mut signed = Vec::with_capacity(36 + st.len());
     signed.extend_from_slice(&network.0);
     signed.extend_from_slice(&1i32.to_be_bytes()); // ENVELOPE_TYPE_SCP
-    signed.extend_from_slice(&st);
+    signed.extend_from_slice(st);
     let sig = key.sign(&signed);
     let mut msg = Vec::from((MessageType::ScpMessage as i32).to_be_bytes());
-    msg.extend_from_slice(&st);
+    msg.extend_from_slice(st);
     msg.extend_from_slice(&64u32.to_be_bytes());
     msg.extend_from_slice(&sig);
     msg
@@ -1241,16 +1247,7 @@ pub fn externalize(key: &NodeKey, network: &NetworkId, slot: u64) -> Vec<u8> {
     st.extend_from_slice(&sha256(&slot.to_be_bytes()));
     st.extend_from_slice(&1u32.to_be_bytes()); // nH
     st.extend_from_slice(&[0; 32]); // commitQuorumSetHash
-    let mut signed = Vec::with_capacity(36 + st.len());
-    signed.extend_from_slice(&network.0);
-    signed.extend_from_slice(&1i32.to_be_bytes()); // ENVELOPE_TYPE_SCP
-    signed.extend_from_slice(&st);
-    let sig = key.sign(&signed);
-    let mut msg = Vec::from((MessageType::ScpMessage as i32).to_be_bytes());
-    msg.extend_from_slice(&st);
-    msg.extend_from_slice(&64u32.to_be_bytes());
-    msg.extend_from_slice(&sig);
-    msg
+    signed_scp_message(key, network, &st)
 }
 
 /// A well-formed v1 TransactionEnvelope XDR from `source` with `seqNum = i`, a MEMO_HASH of

@@ -75,7 +75,7 @@ use sha2::{Digest, Sha256};
 
 use crate::ConnId;
 use crate::auth::{LocalNode, NodeId, NodeKey, Role, verify_signature};
-use crate::overlay::OverlayEvent;
+use crate::overlay::{ConnStats, OverlayEvent};
 use crate::peer::DropReason;
 use crate::peers::ConnectionLimits;
 use crate::rng::Rng;
@@ -677,14 +677,8 @@ pub(crate) struct Counters {
     pub messages_written: u64,
     pub bytes_read: u64,
     pub bytes_written: u64,
-    pub unique_flood_bytes_recv: u64,
-    pub duplicate_flood_bytes_recv: u64,
-    pub unique_fetch_bytes_recv: u64,
-    pub duplicate_fetch_bytes_recv: u64,
-    pub unique_flood_message_recv: u64,
-    pub duplicate_flood_message_recv: u64,
-    pub unique_fetch_message_recv: u64,
-    pub duplicate_fetch_message_recv: u64,
+    /// What the connection brought that was new or already known.
+    pub recv: ConnStats,
 }
 
 impl Counters {
@@ -694,30 +688,7 @@ impl Counters {
             messages_written: self.messages_written.saturating_sub(start.messages_written),
             bytes_read: self.bytes_read.saturating_sub(start.bytes_read),
             bytes_written: self.bytes_written.saturating_sub(start.bytes_written),
-            unique_flood_bytes_recv: self
-                .unique_flood_bytes_recv
-                .saturating_sub(start.unique_flood_bytes_recv),
-            duplicate_flood_bytes_recv: self
-                .duplicate_flood_bytes_recv
-                .saturating_sub(start.duplicate_flood_bytes_recv),
-            unique_fetch_bytes_recv: self
-                .unique_fetch_bytes_recv
-                .saturating_sub(start.unique_fetch_bytes_recv),
-            duplicate_fetch_bytes_recv: self
-                .duplicate_fetch_bytes_recv
-                .saturating_sub(start.duplicate_fetch_bytes_recv),
-            unique_flood_message_recv: self
-                .unique_flood_message_recv
-                .saturating_sub(start.unique_flood_message_recv),
-            duplicate_flood_message_recv: self
-                .duplicate_flood_message_recv
-                .saturating_sub(start.duplicate_flood_message_recv),
-            unique_fetch_message_recv: self
-                .unique_fetch_message_recv
-                .saturating_sub(start.unique_fetch_message_recv),
-            duplicate_fetch_message_recv: self
-                .duplicate_fetch_message_recv
-                .saturating_sub(start.duplicate_fetch_message_recv),
+            recv: self.recv.since(&start.recv),
         }
     }
 }
@@ -755,14 +726,14 @@ impl PeerEntry {
                 bytes_read: c.bytes_read,
                 bytes_written: c.bytes_written,
                 seconds_connected: self.seconds_connected,
-                unique_flood_bytes_recv: c.unique_flood_bytes_recv,
-                duplicate_flood_bytes_recv: c.duplicate_flood_bytes_recv,
-                unique_fetch_bytes_recv: c.unique_fetch_bytes_recv,
-                duplicate_fetch_bytes_recv: c.duplicate_fetch_bytes_recv,
-                unique_flood_message_recv: c.unique_flood_message_recv,
-                duplicate_flood_message_recv: c.duplicate_flood_message_recv,
-                unique_fetch_message_recv: c.unique_fetch_message_recv,
-                duplicate_fetch_message_recv: c.duplicate_fetch_message_recv,
+                unique_flood_bytes_recv: c.recv.unique_flood_bytes_recv,
+                duplicate_flood_bytes_recv: c.recv.duplicate_flood_bytes_recv,
+                unique_fetch_bytes_recv: c.recv.unique_fetch_bytes_recv,
+                duplicate_fetch_bytes_recv: c.recv.duplicate_fetch_bytes_recv,
+                unique_flood_message_recv: c.recv.unique_flood_message_recv,
+                duplicate_flood_message_recv: c.recv.duplicate_flood_message_recv,
+                unique_fetch_message_recv: c.recv.unique_fetch_message_recv,
+                duplicate_fetch_message_recv: c.recv.duplicate_fetch_message_recv,
             },
             average_latency_ms: self.average_latency_ms,
         }
@@ -1688,11 +1659,11 @@ impl Survey {
         match m {
             StellarMessage::SurveyStartCollecting(s) => {
                 self.metrics.start_recv += 1;
-                self.relay_start(now, host, Some(from), message, &s);
+                self.relay_collecting(now, host, Some(from), message, &s, true);
             }
             StellarMessage::SurveyStopCollecting(s) => {
                 self.metrics.stop_recv += 1;
-                self.relay_stop(now, host, Some(from), message, &s);
+                self.relay_collecting(now, host, Some(from), message, &s, false);
             }
             StellarMessage::SurveyRequest(r) => {
                 self.metrics.request_recv += 1;
@@ -1727,14 +1698,17 @@ impl Survey {
         false
     }
 
-    /// `relayStartSurveyCollecting`.
-    fn relay_start(
+    /// `relayStartSurveyCollecting` (`start`) and `relayStopSurveyCollecting`: stellar-core's
+    /// checks in its order (a start is also refused while a survey is active, before the
+    /// signature is checked), the phase change, then the relay.
+    fn relay_collecting(
         &mut self,
         now: Instant,
         host: &mut dyn SurveyHost,
         from: Option<ConnId>,
         raw: &[u8],
         s: &SignedSurveyCollecting<'_>,
+        start: bool,
     ) -> bool {
         let me = host.local().node_id();
         let surveyor = NodeId(*s.body.surveyor_id);
@@ -1744,7 +1718,7 @@ impl Survey {
         if !ledger_in_window(s.body.ledger_num, host.ledger()) {
             return self.reject(Reject::LedgerWindow);
         }
-        if self.data.is_active() {
+        if start && self.data.is_active() {
             return self.reject(Reject::SurveyActive);
         }
         if !verify_signature(&surveyor.0, &s.body_xdr(), s.signature) {
@@ -1752,53 +1726,29 @@ impl Survey {
             return self.reject(Reject::BadSignature);
         }
         let peers = host.peers();
-        let (lost, oos) = (self.lost_sync, self.out_of_sync);
-        if !self
-            .data
-            .start_collecting(now, s.body.nonce, surveyor, &peers, lost, oos)
-        {
-            return self.reject(Reject::SurveyActive);
+        let changed = if start {
+            let (lost, oos) = (self.lost_sync, self.out_of_sync);
+            self.data
+                .start_collecting(now, s.body.nonce, surveyor, &peers, lost, oos)
+        } else {
+            let facts = self.facts(host);
+            self.data
+                .stop_collecting(now, s.body.nonce, &surveyor, &peers, &facts, &mut self.rng)
+        };
+        if !changed {
+            return self.reject(if start {
+                Reject::SurveyActive
+            } else {
+                Reject::NotCollecting
+            });
         }
         if let Some(c) = from {
             host.record_flood(raw, c);
-            self.metrics.start_relayed += 1;
-        }
-        host.broadcast(now, raw);
-        true
-    }
-
-    /// `relayStopSurveyCollecting`.
-    fn relay_stop(
-        &mut self,
-        now: Instant,
-        host: &mut dyn SurveyHost,
-        from: Option<ConnId>,
-        raw: &[u8],
-        s: &SignedSurveyCollecting<'_>,
-    ) -> bool {
-        let me = host.local().node_id();
-        let surveyor = NodeId(*s.body.surveyor_id);
-        if surveyor != me && !self.permitted(host, &surveyor) {
-            return self.reject(Reject::NotPermitted);
-        }
-        if !ledger_in_window(s.body.ledger_num, host.ledger()) {
-            return self.reject(Reject::LedgerWindow);
-        }
-        if !verify_signature(&surveyor.0, &s.body_xdr(), s.signature) {
-            self.bad_signature(now, host, from);
-            return self.reject(Reject::BadSignature);
-        }
-        let peers = host.peers();
-        let facts = self.facts(host);
-        if !self
-            .data
-            .stop_collecting(now, s.body.nonce, &surveyor, &peers, &facts, &mut self.rng)
-        {
-            return self.reject(Reject::NotCollecting);
-        }
-        if let Some(c) = from {
-            host.record_flood(raw, c);
-            self.metrics.stop_relayed += 1;
+            if start {
+                self.metrics.start_relayed += 1;
+            } else {
+                self.metrics.stop_relayed += 1;
+            }
         }
         host.broadcast(now, raw);
         true
@@ -1962,7 +1912,7 @@ impl Survey {
         }
         let message = start_collecting_message(&host.local().key, nonce, host.ledger());
         if let Ok(StellarMessage::SurveyStartCollecting(s)) = StellarMessage::decode(&message) {
-            self.relay_start(now, host, None, &message, &s);
+            self.relay_collecting(now, host, None, &message, &s, true);
         }
         Ok(())
     }
@@ -1976,7 +1926,7 @@ impl Survey {
         let nonce = self.data.nonce.ok_or(SurveyError::NoSurvey)?;
         let message = stop_collecting_message(&host.local().key, nonce, host.ledger());
         if let Ok(StellarMessage::SurveyStopCollecting(s)) = StellarMessage::decode(&message) {
-            self.relay_stop(now, host, None, &message, &s);
+            self.relay_collecting(now, host, None, &message, &s, false);
         }
         Ok(())
     }

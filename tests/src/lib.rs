@@ -57,3 +57,18 @@ pub fn wasm_package(flavour: &str) -> PathBuf {
     }
     pkg
 }
+
+/// A simulation with a fixed topology: links of `latency`, and nodes keep only the
+/// connections the scenario makes (no dialling of their own).
+pub fn fixed_topology(seed: u64, latency: core::time::Duration) -> overlay_core::sim::SimConfig {
+    let mut c = overlay_core::sim::SimConfig {
+        seed,
+        link: overlay_core::sim::LinkParams {
+            latency,
+            ..overlay_core::sim::LinkParams::default()
+        },
+        ..overlay_core::sim::SimConfig::default()
+    };
+    c.overlay.auto_connect = false;
+    c
+}

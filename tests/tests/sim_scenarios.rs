@@ -16,16 +16,7 @@ const LATENCY: Duration = Duration::from_millis(20);
 
 /// A fixed topology: nodes keep only the connections the scenario makes.
 fn config(seed: u64) -> SimConfig {
-    let mut c = SimConfig {
-        seed,
-        link: LinkParams {
-            latency: LATENCY,
-            ..LinkParams::default()
-        },
-        ..SimConfig::default()
-    };
-    c.overlay.auto_connect = false;
-    c
+    tests::fixed_topology(seed, LATENCY)
 }
 
 fn authenticated_links(net: &Network) -> u64 {

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use overlay_core::auth::NodeId;
 use overlay_core::peer::DropReason;
-use overlay_core::sim::{LinkParams, Network, SimConfig};
+use overlay_core::sim::{Network, SimConfig};
 use overlay_core::survey::{
     self, Reject, SEAL_OVERHEAD, SurveyPhase, SurveyPlan, SurveyReport, SurveyStage,
 };
@@ -26,15 +26,7 @@ const SEC: Duration = Duration::from_secs(1);
 
 /// A fixed topology with surveys sped up 5×: requests every 3 s, a ledger a second.
 fn config(seed: u64) -> SimConfig {
-    let mut c = SimConfig {
-        seed,
-        link: LinkParams {
-            latency: LATENCY,
-            ..LinkParams::default()
-        },
-        ..SimConfig::default()
-    };
-    c.overlay.auto_connect = false;
+    let mut c = tests::fixed_topology(seed, LATENCY);
     c.overlay.survey.throttle_timeout = 3 * SEC;
     c
 }
