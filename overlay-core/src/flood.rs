@@ -41,6 +41,27 @@ struct Record {
     peers: Vec<ConnId>,
 }
 
+/// The peers one message's record knows of (see [`Floodgate::told`]).
+#[derive(Debug)]
+pub struct Told<'a>(Option<&'a mut Vec<ConnId>>);
+
+impl Told<'_> {
+    /// Marks `to` as having the message; false if it already had it (do not send). Without
+    /// a record (none was made), everyone may be sent it.
+    pub fn mark_sent(&mut self, to: ConnId) -> bool {
+        match &mut self.0 {
+            Some(peers) if peers.contains(&to) => false,
+            Some(peers) => {
+                if peers.len() < MAX_PEERS_PER_RECORD {
+                    peers.push(to);
+                }
+                true
+            }
+            None => true,
+        }
+    }
+}
+
 /// Which flooded messages each peer has (`Floodgate`).
 #[derive(Debug)]
 pub struct Floodgate {
@@ -88,16 +109,13 @@ impl Floodgate {
             let seq = self.next_seq;
             self.next_seq += 1;
             self.by_age.insert((ledger, seq), key);
-            self.records.insert(
-                key,
-                Record {
-                    ledger,
-                    seq,
-                    peers: Vec::new(),
-                },
-            );
+            return self.records.entry(key).or_insert(Record {
+                ledger,
+                seq,
+                peers: Vec::new(),
+            });
         }
-        // Present: inserted just above if it was missing.
+        // Present: the entry only finds it.
         self.records.entry(key).or_insert(Record {
             ledger,
             seq: 0,
@@ -122,16 +140,12 @@ impl Floodgate {
 
     /// Marks `to` as having the message; false if it already had it (do not send).
     pub fn mark_sent(&mut self, key: &Hash, to: ConnId) -> bool {
-        match self.records.get_mut(key) {
-            Some(r) if r.peers.contains(&to) => false,
-            Some(r) => {
-                if r.peers.len() < MAX_PEERS_PER_RECORD {
-                    r.peers.push(to);
-                }
-                true
-            }
-            None => true,
-        }
+        self.told(key).mark_sent(to)
+    }
+
+    /// The record of one message, looked up once for marking many peers (a broadcast).
+    pub fn told(&mut self, key: &Hash) -> Told<'_> {
+        Told(self.records.get_mut(key).map(|r| &mut r.peers))
     }
 
     /// Whether the peer on `conn` is known to have the message.

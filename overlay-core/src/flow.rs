@@ -345,9 +345,8 @@ impl OutboundQueues {
     fn trim_scp(&mut self, window: ScpWindow, cfg: &FlowConfig) {
         let q = &mut self.queues[Priority::Scp as usize];
         let mut dropped = 0u64;
-        let newest = q.back().map(|n| Arc::clone(&n.message));
-        let newest_peek = newest.as_deref().and_then(scp_peek);
-        let mut new_env = None;
+        // The newest statement stays last while older ones are removed.
+        let newest_peek = q.back().and_then(|n| scp_peek(&n.message));
         let mut replaced = false;
         let mut i = 0;
         while i < q.len() {
@@ -362,11 +361,9 @@ impl OutboundQueues {
             }
             let last = q.len() - 1;
             if !replaced && i != last && newest_peek == Some((slot, node)) {
-                if new_env.is_none() {
-                    new_env = newest.as_deref().and_then(scp_envelope);
-                }
-                let superseded = match (&new_env, scp_envelope(&q[i].message)) {
-                    (Some(new), Some(old)) => old.is_superseded_by(new),
+                let superseded = match (scp_envelope(&q[last].message), scp_envelope(&q[i].message))
+                {
+                    (Some(new), Some(old)) => old.is_superseded_by(&new),
                     _ => false,
                 };
                 if superseded {

@@ -1432,8 +1432,9 @@ impl Overlay {
     fn flood_shared(&mut self, now: Instant, key: Hash, shared: Arc<[u8]>) -> usize {
         self.metrics.message_broadcast += 1;
         let mut sent = 0;
+        let mut told = self.floodgate.told(&key);
         for (id, c) in self.conns.iter_mut() {
-            if !c.live_authenticated() || !self.floodgate.mark_sent(&key, *id) {
+            if !c.live_authenticated() || !told.mark_sent(*id) {
                 continue;
             }
             if c.peer.send_shared(now, Arc::clone(&shared)).is_ok() {

@@ -751,17 +751,26 @@ impl Peer {
     /// remote's credit allows. Appends to `out` (or swaps buffers when `out` is empty) and
     /// returns how many bytes were added.
     pub fn poll_transmit(&mut self, now: Instant, out: &mut Vec<u8>) -> usize {
-        self.conn.fill_from_queues(now);
         let c = &mut self.conn;
-        let n = c.tx.len();
-        if n == 0 {
-            return 0;
-        }
-        if out.is_empty() {
+        // With nothing waiting here, flood frames are written straight into a host buffer
+        // that already holds bytes (lent for the call), rather than copied into it after.
+        let lent = c.tx.is_empty() && !out.is_empty();
+        let base = if lent {
             core::mem::swap(out, &mut c.tx);
+            c.tx.len()
         } else {
+            0
+        };
+        c.fill_from_queues(now, base);
+        let n = c.tx.len() - base;
+        if lent || out.is_empty() {
+            core::mem::swap(out, &mut c.tx);
+        } else if n > 0 {
             out.extend_from_slice(&c.tx);
             c.tx.clear();
+        }
+        if n == 0 {
+            return 0;
         }
         c.last_write = now;
         c.last_write_enqueued = c.last_write_enqueued.max(c.tx_newest);
@@ -916,7 +925,9 @@ impl Conn {
         }
     }
 
-    fn fill_from_queues(&mut self, now: Instant) {
+    /// Writes queued flood messages the remote has credit for into `tx`, whose first `base`
+    /// bytes are the host's (lent by [`Peer::poll_transmit`]).
+    fn fill_from_queues(&mut self, now: Instant, base: usize) {
         if self.state != State::GotAuth {
             return;
         }
@@ -940,7 +951,7 @@ impl Conn {
             self.stats.messages_written += 1;
             self.stats.flood_messages_written += 1;
             self.stats.flood_bytes_written += q.message.len() as u64;
-            if self.tx.len()
+            if self.tx.len() - base
                 >= self
                     .config
                     .max_write_batch

@@ -37,8 +37,13 @@ fn native_and_wasm_simulations_leave_identical_traces() {
     for (spec, run) in &specs {
         let start = Instant::now();
         let o = run();
-        eprintln!("native {spec}: {:.1} s", start.elapsed().as_secs_f64());
-        native.push(o);
+        let secs = start.elapsed().as_secs_f64();
+        eprintln!(
+            "native {spec}: {secs:.1} s, {} events, {:.0} events/s",
+            o.events,
+            o.events as f64 / secs
+        );
+        native.push((o, secs));
     }
     let out = node.wait_with_output().unwrap();
     assert!(out.status.success(), "the wasm scenarios failed");
@@ -48,11 +53,13 @@ fn native_and_wasm_simulations_leave_identical_traces() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(wasm.len(), specs.len());
-    for ((spec, _), (n, w)) in specs.iter().zip(native.iter().zip(&wasm)) {
+    for ((spec, _), ((n, native_secs), w)) in specs.iter().zip(native.iter().zip(&wasm)) {
+        let secs = w["wallMs"].as_f64().unwrap() / 1000.0;
         eprintln!(
-            "wasm   {spec}: {:.1} s, {} events, trace {}",
-            w["wallMs"].as_f64().unwrap() / 1000.0,
+            "wasm   {spec}: {secs:.1} s, {} events, {:.0} events/s ({:.2}x native's time), trace {}",
             w["events"],
+            n.events as f64 / secs,
+            secs / native_secs,
             w["trace"]
         );
         assert!(n.complete, "{spec} did not complete natively");
