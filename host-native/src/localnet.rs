@@ -97,6 +97,13 @@ impl Localnet {
 
 /// Starts the nodes (each knowing up to three earlier ones) and, unless disabled, the
 /// traffic generator.
+/// A loopback TCP port free right now (the OS picks it; free again once probed).
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
 pub async fn start(opts: &LocalnetOptions) -> anyhow::Result<Localnet> {
     let network = NetworkId::from_passphrase(LOCALNET_PASSPHRASE);
     let mut nodes: Vec<LocalnetNode> = Vec::new();
@@ -109,9 +116,7 @@ pub async fn start(opts: &LocalnetOptions) -> anyhow::Result<Localnet> {
         let key = NodeKey::from_seed(random32()?);
         let mut local = LocalNode::new(key.clone(), network, random32()?);
         // The listener binds a free port; HELLO must announce it, so bind first.
-        let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
-        let port = probe.local_addr()?.port();
-        drop(probe);
+        let port = free_port()?;
         local.listening_port = port;
         let known: Vec<String> = nodes
             .iter()

@@ -1109,11 +1109,7 @@ const TX_QUEUE_LIMIT: u64 = 1000;
 const CLOCK_TICKS: f64 = 100.0;
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    host_native::localnet::free_port().unwrap()
 }
 
 /// The node process.

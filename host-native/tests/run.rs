@@ -10,11 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    host_native::localnet::free_port().unwrap()
 }
 
 /// GET over plain HTTP/1.1; returns the body.
