@@ -315,12 +315,8 @@ impl ScpState {
         let Some(bytes) = message.get(4..) else {
             return;
         };
-        let Ok(env) = ScpEnvelope::decode(bytes) else {
-            return;
-        };
-        let key = Self::key(&env);
-        if self.replaces(&key, &env) {
-            self.store(key, Arc::clone(&message));
+        if let Ok(env) = ScpEnvelope::decode(bytes) {
+            self.insert_decoded(Arc::clone(&message), &env);
         }
     }
 

@@ -1417,17 +1417,6 @@ impl Overlay {
         self.flood_shared(now, key, shared)
     }
 
-    /// The floodgate broadcast itself.
-    fn flood(&mut self, now: Instant, message: &[u8]) -> usize {
-        let key = flood_key(message);
-        self.floodgate.ensure(key, self.ledger);
-        let shared: Arc<[u8]> = Arc::from(message);
-        if message.get(..4) == Some(&(MessageType::ScpMessage as i32).to_be_bytes()[..]) {
-            self.scp_state.insert(Arc::clone(&shared));
-        }
-        self.flood_shared(now, key, shared)
-    }
-
     /// Queues an encoded flood message for every authenticated peer not known to have it.
     fn flood_shared(&mut self, now: Instant, key: Hash, shared: Arc<[u8]>) -> usize {
         self.metrics.message_broadcast += 1;
@@ -2021,7 +2010,7 @@ impl SurveyHost for Overlay {
     }
 
     fn broadcast(&mut self, now: Instant, message: &[u8]) {
-        self.flood(now, message);
+        Overlay::broadcast(self, now, message);
     }
 
     fn record_flood(&mut self, message: &[u8], from: ConnId) {
