@@ -34,6 +34,8 @@ pub struct LocalnetOptions {
     pub tx_rate: u32,
     /// TARGET_PEER_CONNECTIONS of every node.
     pub target_peer_connections: u16,
+    /// How the nodes are connected.
+    pub topology: LocalnetTopology,
     /// Serve each node's admin API on loopback.
     pub http: bool,
     /// Start a WebSocket bridge here allowing every node (browser peers); port 0 picks one.
@@ -43,6 +45,18 @@ pub struct LocalnetOptions {
     pub web_origins: Vec<String>,
 }
 
+/// How a localnet's nodes find each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LocalnetTopology {
+    /// Each node knows up to three earlier ones (and the first); PEERS does the rest.
+    #[default]
+    Discovered,
+    /// A line 0 – 1 – … – N−1 and nothing else: each node connects only to its neighbours
+    /// (PREFERRED_PEERS_ONLY, the neighbours' keys preferred), so everything that reaches
+    /// the far end was relayed by every node between.
+    Line,
+}
+
 impl Default for LocalnetOptions {
     fn default() -> Self {
         LocalnetOptions {
@@ -50,6 +64,7 @@ impl Default for LocalnetOptions {
             slot_secs: 2.0,
             tx_rate: 20,
             target_peer_connections: 8,
+            topology: LocalnetTopology::Discovered,
             http: true,
             bridge: None,
             web_origins: Vec::new(),
@@ -112,25 +127,42 @@ pub async fn start(opts: &LocalnetOptions) -> anyhow::Result<Localnet> {
         ..ConnectionConfig::default()
     })
     .map_err(|e| anyhow::anyhow!("bad connection limits: {e}"))?;
-    for i in 0..opts.nodes {
-        let key = NodeKey::from_seed(random32()?);
+    // Keys first: a line's nodes name their neighbours, and every node's quorum is the
+    // whole localnet. Ports are probed only as each node starts, so that the connections
+    // already made cannot have taken them as their local ports.
+    let keys: Vec<NodeKey> = (0..opts.nodes)
+        .map(|_| random32().map(NodeKey::from_seed))
+        .collect::<Result<_, _>>()?;
+    let ids: Vec<NodeId> = keys.iter().map(NodeKey::node_id).collect();
+    for (i, key) in keys.iter().enumerate() {
         let mut local = LocalNode::new(key.clone(), network, random32()?);
-        // The listener binds a free port; HELLO must announce it, so bind first.
         let port = free_port()?;
         local.listening_port = port;
-        let known: Vec<String> = nodes
-            .iter()
-            .rev()
-            .take(3)
-            .map(|n| n.handle.peer_addr.to_string())
-            .chain(if i > 3 {
-                nodes.first().map(|n| n.handle.peer_addr.to_string())
-            } else {
-                None
-            })
-            .collect();
+        let addr = |j: usize| nodes[j].handle.peer_addr.to_string();
+        let (known, preferred, preferred_keys) = match opts.topology {
+            LocalnetTopology::Discovered => {
+                let known: Vec<String> = (0..i)
+                    .rev()
+                    .take(3)
+                    .chain((i > 3).then_some(0))
+                    .map(addr)
+                    .collect();
+                (known, Vec::new(), Vec::new())
+            }
+            LocalnetTopology::Line => {
+                let neighbours = [i.checked_sub(1), Some(i + 1)]
+                    .into_iter()
+                    .flatten()
+                    .filter(|&j| j < opts.nodes);
+                // Each node dials the one before it; the one after dials it.
+                let preferred = i.checked_sub(1).map(addr).into_iter().collect();
+                (Vec::new(), preferred, neighbours.map(|j| ids[j]).collect())
+            }
+        };
         let overlay = OverlayConfig {
             limits,
+            preferred_only: opts.topology == LocalnetTopology::Line,
+            preferred_keys,
             // Loopback addresses must be allowed in PEERS for nodes to find each other.
             address_policy: AddressPolicy {
                 allow_localhost: true,
@@ -152,11 +184,12 @@ pub async fn start(opts: &LocalnetOptions) -> anyhow::Result<Localnet> {
             passphrase: LOCALNET_PASSPHRASE.into(),
             peer_listen: SocketAddr::from(([127, 0, 0, 1], port)),
             known_peers: known,
-            preferred_peers: Vec::new(),
+            preferred_peers: preferred,
             max_tx_size: overlay_core::flow::MAX_CLASSIC_TX_SIZE_BYTES,
             peer_store: Box::new(MemoryPeerStore::new()),
             bans: Box::new(MemoryBans::default()),
             is_validator: true,
+            quorum: ids.clone(),
         })
         .await?;
         let http = if opts.http {
@@ -169,9 +202,12 @@ pub async fn start(opts: &LocalnetOptions) -> anyhow::Result<Localnet> {
         } else {
             None
         };
-        nodes.push(LocalnetNode { handle, key, http });
+        nodes.push(LocalnetNode {
+            handle,
+            key: key.clone(),
+            http,
+        });
     }
-    let ids: Vec<NodeId> = nodes.iter().map(|n| n.handle.node_id).collect();
     for n in &nodes {
         n.handle.send(Command::SetSurveyQuorum(ids.clone())).await?;
     }

@@ -13,7 +13,7 @@
 //! core's (`transmit` into an empty buffer hands over the one being filled), so steady
 //! traffic allocates nothing per write.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{SocketAddr, SocketAddrV4, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,7 +34,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::relay::Relay;
+use crate::relay::{Relay, ScpVerdict};
 
 /// Where bans are kept (the SQLite `ban` table in production).
 pub trait BanStorage: Send {
@@ -85,6 +85,9 @@ pub struct NodeSettings {
     pub bans: Box<dyn BanStorage>,
     /// Whether this node validates (reported by `/info` and surveys).
     pub is_validator: bool,
+    /// The validators whose EXTERNALIZE the node follows (`[[VALIDATORS]]`); empty: any
+    /// correctly signed one, within the slot window.
+    pub quorum: Vec<NodeId>,
 }
 
 /// Requests to the node task (admin API, localnet, tests).
@@ -326,6 +329,8 @@ struct Node {
     ios: BTreeMap<ConnId, Io>,
     /// The externalized slot we track the network at.
     tracked_slot: u64,
+    /// Whose EXTERNALIZE moves `tracked_slot` (empty: any verified signer).
+    quorum: BTreeSet<NodeId>,
     start: tokio::time::Instant,
     input_tx: mpsc::Sender<Input>,
     dial_tx: mpsc::Sender<Dialed>,
@@ -376,6 +381,7 @@ impl Node {
                     Owned::Scp {
                         key,
                         message: message.to_vec(),
+                        node: NodeId(*envelope.node_id),
                         slot: envelope.slot_index,
                         externalize,
                     }
@@ -424,13 +430,15 @@ impl Node {
             Owned::Scp {
                 key,
                 message,
+                node,
                 slot,
                 externalize,
             } => {
-                self.relay
+                let verdict = self
+                    .relay
                     .on_scp(&mut self.overlay, now, key, &message, slot);
-                if externalize && slot > self.tracked_slot {
-                    self.track(slot);
+                if externalize && verdict == ScpVerdict::Accepted {
+                    self.externalized(node, slot);
                 }
             }
             Owned::Tx(envelope) => {
@@ -449,7 +457,19 @@ impl Node {
                 self.relay
                     .on_item(&mut self.overlay, now, kind, hash, &envelopes)
             }
-            Owned::Cancelled(kind, item) => self.relay.on_cancelled(kind, item),
+            Owned::Cancelled(kind, item) => self.relay.on_cancelled(&mut self.overlay, kind, item),
+        }
+    }
+
+    /// A verified EXTERNALIZE of `slot` by `node` (or one of ours). The node follows it if
+    /// `node` is in its quorum (every signer counts when no quorum is configured) and the
+    /// slot is newer and within the relay window: a peer cannot move the ledger with an
+    /// unsigned statement, nor an outsider with its own key, nor anyone past the bracket.
+    fn externalized(&mut self, node: NodeId, slot: u64) {
+        let trusted =
+            self.quorum.is_empty() || self.quorum.contains(&node) || node == self.relay.me();
+        if trusted && slot > self.tracked_slot && self.relay.in_window(slot) {
+            self.track(slot);
         }
     }
 
@@ -466,6 +486,8 @@ impl Node {
             min_slot: u64::from(ledger.saturating_sub(keep)),
             checkpoint_slot: 0,
         });
+        self.relay
+            .set_window(u64::from(ledger.saturating_sub(keep)), slot);
     }
 
     /// Writes what each connection has to send, as far as its socket takes it.
@@ -604,7 +626,7 @@ impl Node {
                 let _ = reply.send(crate::admin::prometheus(&self.overlay, &self.relay));
             }
             Command::Scp(limit, reply) => {
-                let _ = reply.send(self.relay.recent_json(limit));
+                let _ = reply.send(self.relay.scp_json(limit));
             }
             Command::InjectScp { message, items } => {
                 for (kind, hash, item) in items {
@@ -615,13 +637,10 @@ impl Node {
                 }
                 if let Ok(overlay_core::wire::StellarMessage::ScpMessage(env)) =
                     overlay_core::wire::StellarMessage::decode(&message)
+                    && env.statement_type() == ScpStatementType::Externalize
+                    && self.relay.signed(&env)
                 {
-                    let slot = env.slot_index;
-                    if env.statement_type() == ScpStatementType::Externalize
-                        && slot > self.tracked_slot
-                    {
-                        self.track(slot);
-                    }
+                    self.externalized(NodeId(*env.node_id), env.slot_index);
                 }
                 self.overlay.broadcast(now, &message);
             }
@@ -695,6 +714,7 @@ impl Node {
                     "pending_envelopes": self.relay.pending(),
                     "scp_relayed": self.relay.stats.scp_relayed,
                     "scp_rejected": self.relay.stats.scp_bad_signature + self.relay.stats.scp_malformed,
+                    "scp_out_of_range": self.relay.stats.scp_out_of_range,
                     "tx_advertised": self.relay.stats.tx_advertised,
                     "tx_rejected": self.relay.stats.tx_malformed + self.relay.stats.tx_oversize,
                 },
@@ -784,6 +804,7 @@ enum Owned {
     Scp {
         key: Hash,
         message: Vec<u8>,
+        node: NodeId,
         slot: u64,
         externalize: bool,
     },
@@ -825,6 +846,7 @@ async fn run(
         bans: settings.bans,
         ios: BTreeMap::new(),
         tracked_slot: 0,
+        quorum: settings.quorum.iter().copied().collect(),
         start,
         input_tx,
         dial_tx,

@@ -5,6 +5,9 @@
 //!   it is not our own, and the quorum set and tx sets it names have been fetched
 //!   (`PendingEnvelopes::envelopeReady`). Rejected envelopes are forgotten by the floodgate
 //!   so a valid copy can still flood.
+//! - Once the node tracks the network, an envelope is accepted only for a slot within
+//!   stellar-core's window: from the oldest slot remembered to the next slot plus
+//!   `LEDGER_VALIDITY_BRACKET` (`HerderImpl::recvSCPEnvelope`). Before that any slot goes.
 //! - A transaction is advertised only if it decodes as a `TransactionEnvelope` within the
 //!   size bound.
 //! - The latest statements per node are kept for `/scp`.
@@ -26,6 +29,8 @@ const MAX_PENDING: usize = 2400;
 const MAX_RECENT: usize = 1000;
 /// XDR nesting allowed when decoding what peers send.
 const MAX_DEPTH: u32 = 500;
+/// How far past the next slot an envelope may be (stellar-core's `LEDGER_VALIDITY_BRACKET`).
+pub const LEDGER_VALIDITY_BRACKET: u64 = 100;
 
 /// What the relay policy counted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -35,6 +40,7 @@ pub struct RelayStats {
     pub scp_malformed: u64,
     pub scp_bad_signature: u64,
     pub scp_own: u64,
+    pub scp_out_of_range: u64,
     pub scp_dropped_pending_full: u64,
     pub tx_advertised: u64,
     pub tx_malformed: u64,
@@ -43,13 +49,14 @@ pub struct RelayStats {
 
 impl RelayStats {
     /// Counters with Prometheus-style names.
-    pub fn named(&self) -> [(&'static str, u64); 9] {
+    pub fn named(&self) -> [(&'static str, u64); 10] {
         [
             ("relay.scp.relayed", self.scp_relayed),
             ("relay.scp.pending", self.scp_pending),
             ("relay.scp.malformed", self.scp_malformed),
             ("relay.scp.bad-signature", self.scp_bad_signature),
             ("relay.scp.own", self.scp_own),
+            ("relay.scp.out-of-range", self.scp_out_of_range),
             (
                 "relay.scp.dropped-pending-full",
                 self.scp_dropped_pending_full,
@@ -65,7 +72,19 @@ impl RelayStats {
 struct Pending {
     message: Vec<u8>,
     missing: BTreeSet<(u8, Hash)>,
+    node: NodeId,
     slot: u64,
+    phase: &'static str,
+}
+
+/// What [`Relay::on_scp`] made of an envelope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScpVerdict {
+    /// Well formed, signed by the node it names, in the slot window: relayed now or once
+    /// its items arrive.
+    Accepted,
+    /// Dropped (malformed, badly signed, out of the window) or our own.
+    Ignored,
 }
 
 /// One statement as `/scp` shows it.
@@ -89,6 +108,8 @@ pub struct Relay {
     pending: BTreeMap<Hash, Pending>,
     pending_order: VecDeque<Hash>,
     recent: VecDeque<Statement>,
+    /// Slots accepted: `[min, max]` (everything until the node tracks the network).
+    window: (u64, u64),
     pub stats: RelayStats,
 }
 
@@ -138,8 +159,34 @@ impl Relay {
             pending: BTreeMap::new(),
             pending_order: VecDeque::new(),
             recent: VecDeque::new(),
+            window: (0, u64::MAX),
             stats: RelayStats::default(),
         }
+    }
+
+    /// The node tracks the network at `tracked` (an externalized slot): from now on only
+    /// slots from `oldest` to the next one plus the validity bracket are accepted.
+    pub fn set_window(&mut self, oldest: u64, tracked: u64) {
+        self.window = (oldest, tracked.saturating_add(1 + LEDGER_VALIDITY_BRACKET));
+    }
+
+    /// Whether `env` is signed by the node it names, for this network.
+    pub fn signed(&self, env: &ScpEnvelope<'_>) -> bool {
+        verify_signature(
+            env.node_id,
+            &scp_signed_bytes(&self.network, env.statement_bytes),
+            env.signature,
+        )
+    }
+
+    /// This node.
+    pub fn me(&self) -> NodeId {
+        self.me
+    }
+
+    /// Whether an envelope for `slot` would be accepted now.
+    pub fn in_window(&self, slot: u64) -> bool {
+        (self.window.0..=self.window.1).contains(&slot)
     }
 
     /// Checks a received SCP envelope (`message` is its StellarMessage XDR, `key` its
@@ -151,14 +198,19 @@ impl Relay {
         key: Hash,
         message: &[u8],
         slot: u64,
-    ) {
+    ) -> ScpVerdict {
         let Some(env_bytes) = message.get(4..) else {
-            return;
+            return ScpVerdict::Ignored;
         };
+        if !self.in_window(slot) {
+            self.stats.scp_out_of_range += 1;
+            overlay.forget(&key);
+            return ScpVerdict::Ignored;
+        }
         let Ok(env) = ScpEnvelope::decode(env_bytes) else {
             self.stats.scp_malformed += 1;
             overlay.forget(&key);
-            return;
+            return ScpVerdict::Ignored;
         };
         // The full decode catches what the zero-copy view does not interpret.
         if xdr::ScpEnvelope::from_xdr(
@@ -172,21 +224,17 @@ impl Relay {
         {
             self.stats.scp_malformed += 1;
             overlay.forget(&key);
-            return;
+            return ScpVerdict::Ignored;
         }
         let node = NodeId(*env.node_id);
         if node == self.me {
             self.stats.scp_own += 1;
-            return;
+            return ScpVerdict::Ignored;
         }
-        if !verify_signature(
-            env.node_id,
-            &scp_signed_bytes(&self.network, env.statement_bytes),
-            env.signature,
-        ) {
+        if !self.signed(&env) {
             self.stats.scp_bad_signature += 1;
             overlay.forget(&key);
-            return;
+            return ScpVerdict::Ignored;
         }
         let mut tx_sets = Vec::new();
         for v in env.values() {
@@ -195,7 +243,7 @@ impl Relay {
                 None => {
                     self.stats.scp_malformed += 1;
                     overlay.forget(&key);
-                    return;
+                    return ScpVerdict::Ignored;
                 }
             }
         }
@@ -209,10 +257,11 @@ impl Relay {
                 missing.insert((kind_tag(ItemKind::TxSet), *h));
             }
         }
+        let phase = env.statement_type().name();
         self.remember(Statement {
             node,
             slot,
-            phase: env.statement_type().name(),
+            phase,
             tx_sets,
             quorum_set,
             relayed: missing.is_empty(),
@@ -220,7 +269,7 @@ impl Relay {
         if missing.is_empty() {
             self.stats.scp_relayed += 1;
             overlay.broadcast(now, message);
-            return;
+            return ScpVerdict::Accepted;
         }
         if self.pending.len() >= MAX_PENDING {
             // Oldest first: it is the least likely to still matter.
@@ -238,10 +287,13 @@ impl Relay {
             Pending {
                 message: message.to_vec(),
                 missing,
+                node,
                 slot,
+                phase,
             },
         );
         self.pending_order.push_back(key);
+        ScpVerdict::Accepted
     }
 
     /// A fetched item arrived: relays the envelopes that waited only for it.
@@ -265,20 +317,18 @@ impl Relay {
                 self.pending_order.retain(|k| k != key);
                 self.stats.scp_relayed += 1;
                 overlay.broadcast(now, &p.message);
-                if let Some(s) = self
-                    .recent
-                    .iter_mut()
-                    .rev()
-                    .find(|s| s.slot == p.slot && !s.relayed)
-                {
+                if let Some(s) = self.recent.iter_mut().rev().find(|s| {
+                    s.node == p.node && s.slot == p.slot && s.phase == p.phase && !s.relayed
+                }) {
                     s.relayed = true;
                 }
             }
         }
     }
 
-    /// A fetch was cancelled: envelopes waiting for it are dropped.
-    pub fn on_cancelled(&mut self, kind: ItemKind, hash: Hash) {
+    /// A fetch was cancelled: envelopes waiting for it are dropped, and forgotten by the
+    /// floodgate so that a copy arriving once the item can be had is handled afresh.
+    pub fn on_cancelled(&mut self, overlay: &mut Overlay, kind: ItemKind, hash: Hash) {
         let tag = (kind_tag(kind), hash);
         let gone: Vec<Hash> = self
             .pending
@@ -289,6 +339,7 @@ impl Relay {
         for k in gone {
             self.pending.remove(&k);
             self.pending_order.retain(|x| *x != k);
+            overlay.forget(&k);
         }
     }
 
@@ -334,26 +385,38 @@ impl Relay {
         self.pending.len()
     }
 
-    /// The latest statements seen (newest first), shaped for `/scp`.
-    pub fn recent_json(&self, limit: usize) -> Value {
+    /// The latest `limit` slots seen, shaped like stellar-core's `/scp`: `you`, `scp` keyed by
+    /// slot (newest first) with the statements seen for it, and `queue`: per slot, the
+    /// envelopes still fetching their items.
+    pub fn scp_json(&self, limit: usize) -> Value {
         let hex = |h: &Hash| h.iter().map(|b| format!("{b:02x}")).collect::<String>();
-        let items: Vec<Value> = self
-            .recent
-            .iter()
-            .rev()
-            .take(limit)
-            .map(|s| {
-                json!({
-                    "node": s.node.to_string(),
-                    "slot": s.slot,
-                    "phase": s.phase,
-                    "txSets": s.tx_sets.iter().map(hex).collect::<Vec<_>>(),
-                    "quorumSet": hex(&s.quorum_set),
-                    "relayed": s.relayed,
-                })
-            })
-            .collect();
-        json!({ "you": self.me.to_string(), "statements": items })
+        let mut slots: BTreeMap<u64, Vec<Value>> = BTreeMap::new();
+        for s in &self.recent {
+            slots.entry(s.slot).or_default().push(json!({
+                "node": s.node.to_string(),
+                "phase": s.phase,
+                "txSets": s.tx_sets.iter().map(hex).collect::<Vec<_>>(),
+                "quorumSet": hex(&s.quorum_set),
+                "relayed": s.relayed,
+            }));
+        }
+        let shown: Vec<u64> = slots.keys().rev().take(limit).copied().collect();
+        let mut scp = serde_json::Map::new();
+        let mut queue = serde_json::Map::new();
+        for slot in shown {
+            let statements = slots.remove(&slot).unwrap_or_default();
+            scp.insert(slot.to_string(), json!({ "statements": statements }));
+            let fetching: Vec<Value> = self
+                .pending
+                .values()
+                .filter(|p| p.slot == slot)
+                .map(|p| json!({ "node": p.node.to_string(), "phase": p.phase }))
+                .collect();
+            if !fetching.is_empty() {
+                queue.insert(slot.to_string(), json!({ "fetching": fetching }));
+            }
+        }
+        json!({ "you": self.me.to_string(), "scp": scp, "queue": queue })
     }
 
     /// The latest slot seen from anyone.

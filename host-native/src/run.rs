@@ -95,6 +95,7 @@ pub async fn start(config: &NodeConfig) -> anyhow::Result<RunningNode> {
         peer_store: Box::new(db.peer_store()),
         bans: Box::new(db),
         is_validator: config.node_is_validator,
+        quorum: config.validator_keys.clone(),
     })
     .await?;
     // Who may survey this node: SURVEYOR_KEYS, or else the quorum it knows of.

@@ -90,6 +90,7 @@ async fn start_node() -> NodeHandle {
         peer_store: Box::new(MemoryPeerStore::new()),
         bans: Box::new(MemoryBans::default()),
         is_validator: false,
+        quorum: Vec::new(),
     })
     .await
     .unwrap()

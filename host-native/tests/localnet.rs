@@ -1,12 +1,13 @@
-//! A 5-node local network over real TCP: connectivity, SCP and transaction flooding, and
-//! a forged SCP signature that nobody relays.
+//! 5-node local networks over real TCP: connectivity, SCP and transaction flooding, forged
+//! SCP signatures that nobody relays, and the slot the nodes follow.
 
 #![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
 
-use host_native::localnet::{self, Localnet, LocalnetOptions};
+use host_native::localnet::{self, Localnet, LocalnetOptions, LocalnetTopology};
 use host_native::node::Command;
+use host_native::relay::LEDGER_VALIDITY_BRACKET;
 use host_native::traffic;
 use serde_json::Value;
 
@@ -50,7 +51,10 @@ async fn five_nodes_connect_flood_and_refuse_forgeries() {
     };
     let net = localnet::start(&opts).await.unwrap();
     // Every node reaches every other one: in a 5-node network that is the whole target.
-    eventually(&net, 30, "full connectivity", |_, v| {
+    // Two nodes that learn of each other at once dial each other at once, and both drop
+    // the second connection as stellar-core does ("already-connected peer"); they try
+    // again after a back-off of up to 20 s, hence the minute.
+    eventually(&net, 60, "full connectivity", |_, v| {
         v["peers"]["authenticated_count"] == 4
     })
     .await;
@@ -120,6 +124,155 @@ async fn five_nodes_connect_flood_and_refuse_forgeries() {
             1,
             "node {i} got the forgery once, from node 0 only: {v:#?}"
         );
+    }
+    net.shutdown().await.unwrap();
+}
+
+/// Floods `message` from node `from` (serving `items`).
+async fn inject(
+    net: &Localnet,
+    from: usize,
+    message: Vec<u8>,
+    items: Vec<(overlay_core::fetch::ItemKind, [u8; 32], Vec<u8>)>,
+) {
+    net.nodes[from]
+        .handle
+        .send(Command::InjectScp { message, items })
+        .await
+        .unwrap();
+}
+
+fn ledger(v: &Value) -> u64 {
+    v["ledger"]["num"].as_u64().unwrap()
+}
+
+/// A line 0 – 1 – 2 – 3 – 4: whatever reaches node 4 was relayed by nodes 1, 2 and 3, so
+/// these checks fail if relaying breaks. Forgeries stop at node 1; EXTERNALIZE moves the
+/// ledger only when a quorum member signed it and its slot is within the window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_line_of_five_relays_hop_by_hop_and_stops_forgeries_at_the_first_hop() {
+    let opts = LocalnetOptions {
+        nodes: 5,
+        slot_secs: 0.0,
+        tx_rate: 0,
+        http: false,
+        topology: LocalnetTopology::Line,
+        ..LocalnetOptions::default()
+    };
+    let net = localnet::start(&opts).await.unwrap();
+    let line = |i: usize| if i == 0 || i == 4 { 1 } else { 2 };
+    eventually(&net, 30, "the line connected", |i, v| {
+        v["peers"]["authenticated_count"] == line(i)
+    })
+    .await;
+    // PEERS tells every node of the others, but none may connect outside the line.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for i in 0..5 {
+        let v = info(&net, i).await;
+        assert_eq!(
+            v["peers"]["authenticated_count"],
+            line(i),
+            "node {i}: {v:#?}"
+        );
+    }
+    let start_ledger: Vec<u64> = {
+        let mut l = Vec::new();
+        for i in 0..5 {
+            l.push(ledger(&info(&net, i).await));
+        }
+        l
+    };
+
+    let ids = net.node_ids();
+    let qset = traffic::quorum_set(&ids);
+    let set = traffic::tx_set(7, &[]);
+    let slot = |key: &overlay_core::NodeKey, slot: u64| {
+        traffic::slot_traffic(key, &net.network, slot, &set, true, &qset)
+    };
+    let t = slot(&net.nodes[0].key, 7);
+    inject(&net, 0, t.messages[0].clone(), t.items).await;
+    eventually(&net, 10, "node 0's NOMINATE relayed hop by hop", |i, v| {
+        i == 0 || relay(v, "scp_relayed") == 1
+    })
+    .await;
+
+    // Pull mode across four hops: each node demands the body from the one before.
+    let tx = host_native::synthetic::transaction(&ids[0], 1, 0)[4..].to_vec();
+    net.nodes[0]
+        .handle
+        .send(Command::InjectTx(tx))
+        .await
+        .unwrap();
+    eventually(&net, 10, "the transaction at the far end", |_, v| {
+        relay(v, "tx_advertised") == 1
+    })
+    .await;
+
+    // Node 1's statement claiming to be node 0's: node 1 rejects it and nobody else sees it.
+    let mut forged = slot(&net.nodes[1].key, 8).messages[0].clone();
+    let at = 4 + 4; // StellarMessage tag, then the PublicKey discriminant
+    forged[at..at + 32].copy_from_slice(&ids[0].0);
+    inject(&net, 0, forged, vec![]).await;
+    eventually(&net, 10, "the forgery rejected at node 1", |i, v| {
+        i != 1 || relay(v, "scp_rejected") == 1
+    })
+    .await;
+
+    // EXTERNALIZE of a far slot, correctly signed by a node outside the quorum: relayed (the
+    // node is not tracking yet, so any slot goes) but nobody follows it.
+    let outsider = overlay_core::NodeKey::from_seed([0x5a; 32]);
+    let t = slot(&outsider, 1_000_000);
+    inject(&net, 0, t.messages[3].clone(), t.items).await;
+    eventually(&net, 10, "the outsider's EXTERNALIZE relayed", |i, v| {
+        i == 0 || relay(v, "scp_relayed") == 2
+    })
+    .await;
+    // An unsigned EXTERNALIZE in a quorum member's name.
+    let mut forged = slot(&net.nodes[1].key, 2_000_000).messages[3].clone();
+    forged[at..at + 32].copy_from_slice(&ids[0].0);
+    inject(&net, 0, forged, vec![]).await;
+    eventually(
+        &net,
+        10,
+        "the forged EXTERNALIZE rejected at node 1",
+        |i, v| i != 1 || relay(v, "scp_rejected") == 2,
+    )
+    .await;
+    for (i, start) in start_ledger.iter().enumerate() {
+        let v = info(&net, i).await;
+        assert_eq!(ledger(&v), *start, "node {i} did not move: {v:#?}");
+        assert_eq!(v["state"], "Joining SCP", "node {i}: {v:#?}");
+    }
+
+    // Node 0's genuine EXTERNALIZE of slot 9: every node follows it.
+    let t = slot(&net.nodes[0].key, 9);
+    inject(&net, 0, t.messages[3].clone(), t.items).await;
+    eventually(&net, 10, "every node tracking slot 9", |_, v| {
+        ledger(v) == 10 && v["state"] == "Tracking"
+    })
+    .await;
+    // Past the validity bracket (slot 9 + 1 + 100): node 1 drops it, nobody moves.
+    let t = slot(&net.nodes[0].key, 9 + 1 + LEDGER_VALIDITY_BRACKET + 1);
+    inject(&net, 0, t.messages[3].clone(), t.items).await;
+    eventually(&net, 10, "the far slot dropped at node 1", |i, v| {
+        i != 1 || v["relay"]["scp_out_of_range"] == 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for i in 0..5 {
+        let v = info(&net, i).await;
+        assert_eq!(ledger(&v), 10, "node {i} still at slot 9: {v:#?}");
+        if i > 0 {
+            assert_eq!(relay(&v, "scp_relayed"), 3, "node {i}: {v:#?}");
+        }
+        if i > 1 {
+            assert_eq!(
+                relay(&v, "scp_rejected"),
+                0,
+                "node {i} saw no forgery: {v:#?}"
+            );
+            assert_eq!(v["relay"]["scp_out_of_range"], 0, "node {i}: {v:#?}");
+        }
     }
     net.shutdown().await.unwrap();
 }
