@@ -268,6 +268,9 @@ const READ_CHUNK: usize = 16 * 1024;
 const LINGER: Duration = Duration::from_secs(5);
 /// How long a dial may take.
 const DIAL_TIMEOUT: Duration = Duration::from_secs(5);
+/// With no EXTERNALIZE followed for this long the node is out of sync (stellar-core's
+/// `CONSENSUS_STUCK_TIMEOUT_SECONDS`).
+const CONSENSUS_STUCK_TIMEOUT: Duration = Duration::from_secs(35);
 /// KNOWN_PEERS / PREFERRED_PEERS are resolved again this often.
 const RESOLVE_EVERY: Duration = Duration::from_secs(600);
 
@@ -329,6 +332,8 @@ struct Node {
     ios: BTreeMap<ConnId, Io>,
     /// The externalized slot we track the network at.
     tracked_slot: u64,
+    /// When `tracked_slot` last moved, while in sync.
+    tracked_at: Option<Instant>,
     /// Whose EXTERNALIZE moves `tracked_slot` (empty: any verified signer).
     quorum: BTreeSet<NodeId>,
     start: tokio::time::Instant,
@@ -348,8 +353,25 @@ impl Node {
 
     /// Drains the overlay (events, then writes) as the drain rule says.
     fn service(&mut self) {
+        self.check_sync();
         self.drain_events();
         self.transmit();
+    }
+
+    /// No EXTERNALIZE followed for `CONSENSUS_STUCK_TIMEOUT`: the node is out of sync
+    /// again (the overlay then runs its out-of-sync recovery, surveys count it).
+    fn check_sync(&mut self) {
+        if let Some(at) = self.tracked_at
+            && self.now() - at > CONSENSUS_STUCK_TIMEOUT
+        {
+            self.tracked_at = None;
+            self.overlay.set_synced(false);
+            self.relay.lost_sync();
+            tracing::info!(
+                slot = self.tracked_slot,
+                "out of sync: no EXTERNALIZE for 35 s"
+            );
+        }
     }
 
     /// Handles every event the overlay has. Writes wait for [`Node::transmit`]: after a batch
@@ -477,6 +499,7 @@ impl Node {
     /// with, and the windows that age out old records and queued SCP statements.
     fn track(&mut self, slot: u64) {
         self.tracked_slot = slot;
+        self.tracked_at = Some(self.now());
         self.overlay.set_synced(true);
         let ledger = u32::try_from(slot + 1).unwrap_or(u32::MAX);
         let keep = self.overlay.config().scp_state_slots as u32;
@@ -488,6 +511,11 @@ impl Node {
         });
         self.relay
             .set_window(u64::from(ledger.saturating_sub(keep)), slot);
+        self.overlay.stop_fetching_outside_range(
+            Some(u64::from(ledger.saturating_sub(keep))),
+            None,
+            0,
+        );
     }
 
     /// Writes what each connection has to send, as far as its socket takes it.
@@ -708,7 +736,11 @@ impl Node {
                 "is_validator": self.is_validator,
                 "ledger": { "num": self.overlay.ledger() },
                 "peers": { "authenticated_count": authenticated, "pending_count": pending },
-                "state": if self.tracked_slot > 0 { "Tracking" } else { "Joining SCP" },
+                "state": match (self.tracked_at, self.tracked_slot) {
+                    (Some(_), _) => "Tracking",
+                    (None, 0) => "Joining SCP",
+                    (None, _) => "Out of sync",
+                },
                 "startedOn": self.started_unix,
                 "relay": {
                     "pending_envelopes": self.relay.pending(),
@@ -846,6 +878,7 @@ async fn run(
         bans: settings.bans,
         ios: BTreeMap::new(),
         tracked_slot: 0,
+        tracked_at: None,
         quorum: settings.quorum.iter().copied().collect(),
         start,
         input_tx,

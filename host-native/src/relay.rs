@@ -184,6 +184,12 @@ impl Relay {
         self.me
     }
 
+    /// The node no longer tracks the network: any slot from the oldest kept goes again, as
+    /// in stellar-core when it is not tracking (the network may have moved far ahead).
+    pub fn lost_sync(&mut self) {
+        self.window.1 = u64::MAX;
+    }
+
     /// Whether an envelope for `slot` would be accepted now.
     pub fn in_window(&self, slot: u64) -> bool {
         (self.window.0..=self.window.1).contains(&slot)

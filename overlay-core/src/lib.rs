@@ -37,7 +37,6 @@ pub mod flood;
 pub mod flow;
 pub mod index;
 pub mod overlay;
-#[cfg(feature = "sim")]
 pub mod pair;
 pub mod peer;
 pub mod peers;

@@ -42,8 +42,8 @@ use crate::peer::{
     Admission, DropReason, Event, Peer, PeerConfig, PeerSetup, RemoteInfo, SendError,
 };
 use crate::peers::{
-    AddressPolicy, AuthAdmission, Connection, ConnectionCounts, ConnectionLimits, MemoryPeerStore,
-    PeerBook, PeerStore, admit_authenticated, plan_dials,
+    AddressPolicy, AuthAdmission, Connection, ConnectionCounts, ConnectionLimits, DialTick,
+    MemoryPeerStore, PeerBook, PeerStore, admit_authenticated,
 };
 use crate::pull::{PullConfig, PullMetrics, SendAdvert, TxAdverts, TxDemands};
 use crate::rng::Rng;
@@ -59,6 +59,28 @@ use crate::wire::{
 
 /// Banned node IDs kept at most (stellar-core's ban table has no bound; bans are manual).
 pub const MAX_BANS: usize = 100_000;
+
+/// Events queued at most. A host that drains after every call (the drain rule) never
+/// comes near it: one call queues at most a Connect per dial in flight, an authenticated
+/// and a dropped event per connection, a cancellation per tracker, a survey step. Past it,
+/// events are dropped and counted (`OverlayMetrics::events_dropped`).
+pub const MAX_QUEUED_EVENTS: usize = 65_536;
+
+fn push_bounded_event(
+    events: &mut VecDeque<OverlayEvent<'static>>,
+    dropped: &mut u64,
+    event: OverlayEvent<'static>,
+) {
+    if events.len() >= MAX_QUEUED_EVENTS {
+        *dropped += 1;
+    } else {
+        events.push_back(event);
+    }
+}
+
+/// How long the node is out of sync before it drops a random outbound peer, and how often
+/// after that (stellar-core's `OUT_OF_SYNC_RECONNECT_DELAY`).
+pub const OUT_OF_SYNC_RECONNECT_DELAY: Duration = Duration::from_secs(60);
 
 /// Node-level settings, stellar-core's defaults.
 #[derive(Debug, Clone)]
@@ -153,13 +175,16 @@ pub struct OverlayMetrics {
     pub scp_state_sent: u64,
     pub peers_learned: u64,
     pub peers_skipped: u64,
+    /// Events not queued because [`MAX_QUEUED_EVENTS`] were waiting (the host broke the
+    /// drain rule).
+    pub events_dropped: u64,
     /// Connections dropped, by [`DropReason::kind`].
     pub drops: BTreeMap<&'static str, u64>,
 }
 
 impl OverlayMetrics {
     /// Each counter with its stellar-core metric name (or a name in the same scheme).
-    pub fn named(&self) -> [(&'static str, u64); 19] {
+    pub fn named(&self) -> [(&'static str, u64); 20] {
         [
             ("overlay.inbound.attempt", self.inbound_attempt),
             ("overlay.inbound.reject", self.inbound_reject),
@@ -189,6 +214,7 @@ impl OverlayMetrics {
             ("overlay.scp-state.sent", self.scp_state_sent),
             ("overlay.peers.learned", self.peers_learned),
             ("overlay.peers.skipped", self.peers_skipped),
+            ("overlay.events.dropped", self.events_dropped),
         ]
     }
 }
@@ -408,6 +434,11 @@ pub struct Overlay {
     events: VecDeque<OverlayEvent<'static>>,
     bans: BTreeSet<NodeId>,
     book: PeerBook<Box<dyn PeerStore + Send>>,
+    /// Whether the application tracks consensus ([`Overlay::set_synced`]).
+    synced: bool,
+    /// When out-of-sync recovery last ran (`mLastOutOfSyncReconnect`): set when the node
+    /// is first seen out of sync, reset whenever it is in sync.
+    out_of_sync_since: Option<Instant>,
     /// Outbound dials in flight.
     dialing: BTreeSet<SocketAddrV4>,
     floodgate: Floodgate,
@@ -601,6 +632,8 @@ impl Overlay {
             transmit_cursor: None,
             events: VecDeque::new(),
             bans: BTreeSet::new(),
+            synced: true,
+            out_of_sync_since: None,
             ledger: 0,
             survey: Survey::new(
                 sha2::Sha256::new()
@@ -769,8 +802,7 @@ impl Overlay {
         let unix = self.unix(now);
         self.book.dialing(address, unix, &mut self.rng);
         self.dialing.insert(address);
-        self.events
-            .push_back(OverlayEvent::Connect(SocketAddr::V4(address)));
+        self.push_event(OverlayEvent::Connect(SocketAddr::V4(address)));
         true
     }
 
@@ -913,6 +945,15 @@ impl Overlay {
             }
         }
         state
+    }
+
+    fn push_event(&mut self, event: OverlayEvent<'static>) {
+        push_bounded_event(&mut self.events, &mut self.metrics.events_dropped, event);
+    }
+
+    /// Events waiting for [`Overlay::poll_event`] (besides those peers still hold).
+    pub fn queued_events(&self) -> usize {
+        self.events.len()
     }
 
     fn mark_ready(&mut self, conn: ConnId) {
@@ -1246,7 +1287,7 @@ impl Overlay {
                 }
                 self.survey.peer_authenticated();
                 let role = c.role;
-                self.events.push_back(OverlayEvent::PeerAuthenticated {
+                self.push_event(OverlayEvent::PeerAuthenticated {
                     conn: id,
                     role,
                     remote,
@@ -1333,7 +1374,7 @@ impl Overlay {
             self.with_fetcher(kind, |f, peers, rng| f.peer_dropped(id, now, peers, rng));
         }
         self.send_asks(now);
-        self.events.push_back(OverlayEvent::PeerDropped {
+        self.push_event(OverlayEvent::PeerDropped {
             conn: id,
             node,
             reason,
@@ -1544,6 +1585,21 @@ impl Overlay {
         self.collect_fetch_events();
     }
 
+    /// Stops fetching for envelopes of slots below `min_slot` or above `max_slot` (either
+    /// optional), except `slot_to_keep`'s (stellar-core's herder does this as ledgers
+    /// close, `stopFetchingOutsideRange`); items nobody waits for any more are cancelled.
+    pub fn stop_fetching_outside_range(
+        &mut self,
+        min_slot: Option<u64>,
+        max_slot: Option<u64>,
+        slot_to_keep: u64,
+    ) {
+        for f in [&mut self.tx_sets, &mut self.quorum_sets] {
+            f.stop_fetching_outside_range(min_slot, max_slot, slot_to_keep);
+        }
+        self.collect_fetch_events();
+    }
+
     /// A fetcher's counters (asks, DONT_HAVEs, timeouts, completions, ...).
     pub fn fetch_metrics(&self, kind: ItemKind) -> &crate::fetch::FetchMetrics {
         match kind {
@@ -1580,8 +1636,11 @@ impl Overlay {
     fn collect_fetch_events(&mut self) {
         for fetcher in [&mut self.tx_sets, &mut self.quorum_sets] {
             while let Some(FetchEvent::Cancelled { kind, item }) = fetcher.poll_event() {
-                self.events
-                    .push_back(OverlayEvent::FetchCancelled { kind, item });
+                push_bounded_event(
+                    &mut self.events,
+                    &mut self.metrics.events_dropped,
+                    OverlayEvent::FetchCancelled { kind, item },
+                );
             }
         }
     }
@@ -1803,7 +1862,8 @@ impl Overlay {
                 }
                 m
             });
-        let dialing = &self.dialing;
+        // A copy (at most the outbound pending limit): out-of-sync recovery changes `self`.
+        let dialing = self.dialing.clone();
         let state = |a: SocketAddrV4| {
             if dialing.contains(&a) {
                 Connection::Outbound
@@ -1811,18 +1871,51 @@ impl Overlay {
                 states.get(&a).copied().unwrap_or(Connection::NotConnected)
             }
         };
-        let plan = plan_dials(
-            &mut self.book,
-            self.config.limits,
-            counts,
-            unix,
-            &mut self.rng,
-            &state,
-        );
-        let addresses: Vec<SocketAddrV4> = plan.addresses().collect();
-        for a in addresses {
+        let limits = self.config.limits;
+        let Some(mut tick) = DialTick::new(limits, counts) else {
+            return;
+        };
+        let mut dials = tick.preferred(&mut self.book, unix, &mut self.rng, &state);
+        if self.out_of_sync_recovery(now, tick.should_drop_random_peer()) {
+            tick.outbound_peer_dropped();
+        }
+        dials.extend(tick.outbound(&mut self.book, unix, &mut self.rng, &state));
+        dials.extend(tick.inbound(&mut self.book, unix, &mut self.rng, &state));
+        for a in dials {
             self.connect(now, a);
         }
+    }
+
+    /// PROTOCOL §6.5 step 5 (`updateTimerAndMaybeDropRandomPeer`): out of sync for
+    /// [`OUT_OF_SYNC_RECONNECT_DELAY`] with every outbound slot taken, the node drops a
+    /// random non-preferred outbound peer (ERR_LOAD) in the hope of a better one, at most
+    /// once per delay. Returns whether it dropped one.
+    fn out_of_sync_recovery(&mut self, now: Instant, should_drop: bool) -> bool {
+        if self.synced {
+            self.out_of_sync_since = None;
+            return false;
+        }
+        let Some(since) = self.out_of_sync_since else {
+            // Give the application's own recovery the delay first.
+            self.out_of_sync_since = Some(now);
+            return false;
+        };
+        if now - since <= OUT_OF_SYNC_RECONNECT_DELAY || !should_drop {
+            return false;
+        }
+        self.out_of_sync_since = Some(now);
+        let candidates: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.live_authenticated() && c.role == Role::Initiator && !c.preferred)
+            .map(|(id, _)| *id)
+            .collect();
+        if candidates.is_empty() {
+            return false;
+        }
+        let victim = candidates[self.rng.index(candidates.len())];
+        self.drop_peer(now, victim, DropReason::OutOfSync);
+        true
     }
 }
 
@@ -1950,6 +2043,7 @@ impl Overlay {
     /// Whether the node tracks consensus. A survey that starts while it does not counts one
     /// lost sync, as stellar-core does for a node catching up or acquiring consensus.
     pub fn set_synced(&mut self, synced: bool) {
+        self.synced = synced;
         self.survey.set_synced(synced);
     }
 
@@ -2027,7 +2121,7 @@ impl SurveyHost for Overlay {
     }
 
     fn emit(&mut self, event: OverlayEvent<'static>) {
-        self.events.push_back(event);
+        self.push_event(event);
     }
 }
 
@@ -2073,6 +2167,70 @@ mod tests {
         }
         assert_eq!(o.bans().count(), MAX_BANS);
         assert!(o.unban(&NodeId([0; 32])));
+    }
+
+    #[test]
+    fn undrained_events_stay_bounded() {
+        // A host that never drains and never reports its dials: an hour of ticks with a
+        // thousand known peers queues one Connect per dial in flight, no more.
+        let mut o = overlay(OverlayConfig::default());
+        let peers: Vec<SocketAddrV4> = (0..1000u32)
+            .map(|i| SocketAddrV4::new(core::net::Ipv4Addr::from(0x0a00_0000 + i), 11625))
+            .collect();
+        o.add_config_peers(Instant::ZERO, &peers, false);
+        let mut now = Instant::ZERO;
+        for _ in 0..1200 {
+            now = now + Duration::from_secs(3);
+            o.handle_timeout(now);
+        }
+        let limit = o.config().limits.max_outbound_pending_connections;
+        assert_eq!(o.queued_events(), limit);
+        // Fetch cancellations past the cap are dropped and counted, never queued.
+        let extra = 200;
+        for i in 0..(MAX_QUEUED_EVENTS - limit + extra) as u32 {
+            let mut item = [0u8; 32];
+            item[..4].copy_from_slice(&i.to_be_bytes());
+            o.fetch(now, ItemKind::QuorumSet, item, item, 1);
+            o.stop_fetch(ItemKind::QuorumSet, &item, &item);
+        }
+        assert_eq!(o.queued_events(), MAX_QUEUED_EVENTS);
+        assert_eq!(o.metrics.events_dropped, extra as u64);
+    }
+
+    #[test]
+    fn fetches_for_slots_out_of_range_are_cancelled() {
+        let mut o = overlay(OverlayConfig::default());
+        let now = Instant::ZERO;
+        for (i, slot) in [5u64, 10, 20, 30].into_iter().enumerate() {
+            let kind = if i % 2 == 0 {
+                ItemKind::TxSet
+            } else {
+                ItemKind::QuorumSet
+            };
+            assert!(o.fetch(now, kind, [i as u8; 32], [0x80 | i as u8; 32], slot));
+        }
+        while o.poll_event(now).is_some() {}
+        // Below 10 or above 25, but the checkpoint at 30 stays.
+        o.stop_fetching_outside_range(Some(10), Some(25), 30);
+        let mut cancelled = Vec::new();
+        while let Some(ev) = o.poll_event(now) {
+            if let OverlayEvent::FetchCancelled { kind, item } = ev {
+                cancelled.push((kind, item));
+            }
+        }
+        assert_eq!(cancelled, [(ItemKind::TxSet, [0; 32])]);
+        o.stop_fetching_outside_range(Some(25), None, 0);
+        let mut cancelled = Vec::new();
+        while let Some(ev) = o.poll_event(now) {
+            if let OverlayEvent::FetchCancelled { kind, item } = ev {
+                cancelled.push((kind, item));
+            }
+        }
+        cancelled.sort();
+        assert_eq!(
+            cancelled,
+            [(ItemKind::TxSet, [2; 32]), (ItemKind::QuorumSet, [1; 32])]
+        );
     }
 
     #[test]

@@ -150,7 +150,7 @@ impl DropReason {
     pub fn error(&self) -> Option<ErrorCode> {
         use DropReason::*;
         match self {
-            CorruptXdr(_) | BadCrypto => Some(ErrorCode::Data),
+            CorruptXdr(_) => Some(ErrorCode::Data),
             WrongVersion { .. }
             | ConnectingToSelf
             | WrongNetwork
@@ -233,7 +233,7 @@ impl fmt::Display for DropReason {
             }
             CertInvalid(CertError::BadSignature) => f.write_str("failed to verify auth cert"),
             Banned => f.write_str("node is banned"),
-            BadCrypto => f.write_str("crypto error"),
+            BadCrypto => f.write_str("bad crypto request"),
             WrongVersion {
                 remote_min,
                 remote_max,

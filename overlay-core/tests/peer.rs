@@ -1311,3 +1311,154 @@ fn a_trickled_hello_does_not_keep_the_handshake_alive() {
         hello.len()
     );
 }
+
+#[test]
+fn a_low_order_x25519_key_is_dropped_silently_as_bad_crypto() {
+    // A correctly signed cert for the all-zero X25519 point: the shared secret would be
+    // zero. stellar-core drops such a peer ("Bad crypto request") without an ERROR_MSG.
+    let raw = Raw::new(9, Role::Initiator);
+    let (reason, err) = hello_rejected(
+        |f| {
+            let cert = AuthCert::issue(&raw.node.key, &raw.node.network_id, [0; 32], T0_UNIX);
+            f.cert_pubkey = cert.pubkey;
+            f.cert_expiration = cert.expiration;
+            f.cert_sig = cert.sig.to_vec();
+        },
+        Gate::default(),
+    );
+    assert_eq!((reason, err), (DropReason::BadCrypto, None));
+}
+
+/// Our initiator under test: sends its HELLO, then gets a raw acceptor's (tweaked) HELLO.
+fn initiator_gets_hello(tweak: impl FnOnce(&mut HelloFields)) -> (Side, Vec<u8>) {
+    let mut side = Side::new(Role::Initiator, &local(2), PeerConfig::default());
+    let mut raw = Raw::new(9, Role::Acceptor);
+    let ours = side.out(Instant::ZERO);
+    raw.learn(&ours);
+    let mut f = raw.hello_fields();
+    tweak(&mut f);
+    feed(&mut side.peer, Instant::ZERO, &raw.hello(&f));
+    side.drain(Instant::ZERO);
+    let out = side.out(Instant::ZERO);
+    (side, out)
+}
+
+fn frame_types(out: &[u8]) -> Vec<MessageType> {
+    let mut rx = FrameDecoder::new();
+    rx.push(out, 1 << 20);
+    let mut types = Vec::new();
+    while let Ok(Some(f)) = rx.next_frame(1 << 20) {
+        let am = overlay_core::wire::AuthenticatedMessage::parse(f).unwrap();
+        types.push(am.message_type().unwrap());
+    }
+    types
+}
+
+#[test]
+fn the_initiator_checks_the_acceptors_hello_the_same_way() {
+    // A good acceptor HELLO: the initiator answers with AUTH.
+    let (side, out) = initiator_gets_hello(|_| {});
+    assert!(side.closed().is_none());
+    assert_eq!(frame_types(&out), [MessageType::Auth]);
+    // Each rejection: the initiator sends the ERROR (or nothing) and never AUTH.
+    type Tweak = Box<dyn FnOnce(&mut HelloFields)>;
+    let cases: Vec<(Tweak, DropReason, Option<ErrorCode>)> = vec![
+        (
+            Box::new(|f| f.overlay_version = 37),
+            DropReason::WrongVersion {
+                remote_min: 38,
+                remote_max: 37,
+                local_min: 38,
+                local_max: 39,
+            },
+            Some(ErrorCode::Conf),
+        ),
+        (
+            Box::new(|f| f.network_id = [7; 32]),
+            DropReason::WrongNetwork,
+            Some(ErrorCode::Conf),
+        ),
+        (
+            Box::new(|f| f.listening_port = 0),
+            DropReason::BadAddress,
+            Some(ErrorCode::Conf),
+        ),
+        (
+            Box::new(|f| f.cert_sig[3] ^= 1),
+            DropReason::CertInvalid(overlay_core::auth::CertError::BadSignature),
+            None,
+        ),
+    ];
+    for (tweak, reason, code) in cases {
+        let (side, out) = initiator_gets_hello(tweak);
+        assert_eq!(side.closed(), Some(&reason));
+        assert_eq!(error_sent(&out).map(|e| e.0), code, "{reason:?}");
+        assert!(
+            !frame_types(&out).contains(&MessageType::Auth),
+            "{reason:?}: no AUTH after a rejected HELLO"
+        );
+    }
+}
+
+#[test]
+fn a_second_hello_after_authentication_is_dropped() {
+    let (mut side, mut raw) = authenticated_acceptor();
+    let f = raw.hello_fields();
+    let hello = StellarMessage::Hello(Hello {
+        ledger_version: f.ledger_version,
+        overlay_version: f.overlay_version,
+        overlay_min_version: f.overlay_min_version,
+        network_id: &f.network_id,
+        version_str: &f.version_str,
+        listening_port: f.listening_port,
+        peer_id: &f.peer_id,
+        cert: AuthCertView {
+            pubkey: &f.cert_pubkey,
+            expiration: f.cert_expiration,
+            sig: &f.cert_sig,
+        },
+        nonce: &f.nonce,
+    });
+    // Correctly sequenced and MACed: only its being a HELLO is wrong.
+    let frame = raw.frame(&hello);
+    feed(&mut side.peer, Instant::ZERO, &frame);
+    side.drain(Instant::ZERO);
+    let out = side.out(Instant::ZERO);
+    assert_eq!(side.closed(), Some(&DropReason::UnexpectedHello));
+    assert_eq!(
+        error_sent(&out),
+        None,
+        "stellar-core drops without an ERROR"
+    );
+}
+
+#[test]
+fn a_silent_authenticated_peer_hits_the_idle_timeout() {
+    // The raw initiator grants credit once, then never sends or answers anything: our pings
+    // go unanswered (one at a time), so both directions fall silent and PEER_TIMEOUT (30 s)
+    // ends the connection.
+    let (mut side, mut raw) = authenticated_acceptor();
+    let grant = raw.frame(&StellarMessage::SendMoreExtended(SendMoreExtended {
+        num_messages: 200,
+        num_bytes: 300_000,
+    }));
+    feed(&mut side.peer, Instant::ZERO, &grant);
+    side.drain(Instant::ZERO);
+    side.out(Instant::ZERO);
+    let mut now = Instant::ZERO;
+    let mut last_write = Instant::ZERO;
+    while side.closed().is_none() && now < Instant::from_secs(300) {
+        now = now + Duration::from_secs(1);
+        side.peer.handle_timeout(now);
+        side.drain(now);
+        if !side.out(now).is_empty() && side.closed().is_none() {
+            last_write = now;
+        }
+    }
+    assert_eq!(side.closed(), Some(&DropReason::IdleTimeout));
+    let silent = now - last_write;
+    assert!(
+        silent >= Duration::from_secs(30) && silent <= Duration::from_secs(31),
+        "dropped after {silent:?} of silence both ways (at {now:?})"
+    );
+}

@@ -451,3 +451,76 @@ fn get_scp_state_is_answered_up_to_the_query_limit() {
     assert_eq!(net.nodes[1].overlay.metrics.queries_ignored, 6);
     assert!(net.nodes[0].overlay.conn_of(&net.node_id(1)).is_some());
 }
+
+/// PROTOCOL §6.5 step 5: a node out of sync with its outbound slots full drops one random
+/// non-preferred outbound peer per `OUT_OF_SYNC_RECONNECT_DELAY` (after waiting one delay
+/// first), keeps its preferred peer, and refills the slot; in sync, it drops nobody.
+#[test]
+fn an_out_of_sync_node_drops_a_random_outbound_peer_each_minute_but_never_its_preferred() {
+    let mut c = config(21);
+    c.overlay.auto_connect = true;
+    let mut net = Network::new(c);
+    let n = 12;
+    for i in 0..n {
+        net.add_node_with(|o| {
+            o.known_peers = (0..n).filter(|&j| j != i).map(Network::address).collect();
+            if i == 0 {
+                o.limits.target_peer_connections = 3;
+                o.preferred_peers = vec![Network::address(1)];
+            } else {
+                // Few enough connections that node 0 has someone new to dial.
+                o.limits.target_peer_connections = 2;
+            }
+        });
+    }
+    let outbound = |net: &Network, i: usize| {
+        net.nodes[i]
+            .overlay
+            .authenticated()
+            .filter(|(_, _, r)| *r == Role::Initiator)
+            .count()
+    };
+    let out_of_sync = |net: &Network, i: usize| {
+        net.nodes[i]
+            .overlay
+            .metrics
+            .drops
+            .get("out-of-sync")
+            .copied()
+            .unwrap_or(0)
+    };
+    net.run_for(Duration::from_secs(30));
+    assert_eq!(outbound(&net, 0), 3);
+    let preferred = net.nodes[0].overlay.conn_of(&net.node_id(1)).unwrap();
+
+    // In sync (the default): nobody is dropped however long it runs.
+    net.run_for(Duration::from_secs(200));
+    assert_eq!(out_of_sync(&net, 0), 0);
+
+    net.nodes[0].overlay.set_synced(false);
+    // The first delay is the application's to recover in.
+    net.run_for(Duration::from_secs(55));
+    assert_eq!(out_of_sync(&net, 0), 0);
+    // Then one drop per delay (3 s ticks: at about 63 s, 126 s, 189 s).
+    net.run_for(Duration::from_secs(145));
+    let drops = out_of_sync(&net, 0);
+    assert!(
+        (2..=3).contains(&drops),
+        "{drops} out-of-sync drops in 200 s"
+    );
+    assert_eq!(
+        net.nodes[0].overlay.conn_of(&net.node_id(1)),
+        Some(preferred),
+        "the preferred peer is never the one dropped"
+    );
+    net.run_for(Duration::from_secs(10));
+    assert_eq!(outbound(&net, 0), 3, "the freed slot is dialled again");
+    for i in 1..n {
+        assert_eq!(out_of_sync(&net, i), 0, "node {i} is in sync");
+    }
+
+    net.nodes[0].overlay.set_synced(true);
+    let before = out_of_sync(&net, 0);
+    net.run_for(Duration::from_secs(200));
+    assert_eq!(out_of_sync(&net, 0), before, "back in sync: no more drops");
+}
