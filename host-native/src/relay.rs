@@ -9,13 +9,14 @@
 //!   stellar-core's window: from the oldest slot remembered to the next slot plus
 //!   `LEDGER_VALIDITY_BRACKET` (`HerderImpl::recvSCPEnvelope`). Before that any slot goes.
 //! - A transaction is advertised only if it decodes as a `TransactionEnvelope` within the
-//!   size bound.
+//!   size bound; a rejected one is not demanded again (`Overlay::reject_transaction`).
 //! - The latest statements per node are kept for `/scp`.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use overlay_core::auth::verify_signature;
 use overlay_core::fetch::ItemKind;
+use overlay_core::flood::sha256;
 use overlay_core::overlay::Overlay;
 use overlay_core::wire::{Hash, ScpEnvelope};
 use overlay_core::{Instant, NetworkId, NodeId};
@@ -360,6 +361,7 @@ impl Relay {
         if envelope.len() > self.max_tx_size {
             self.stats.tx_oversize += 1;
             overlay.forget(&key_of());
+            overlay.reject_transaction(sha256(envelope));
             return;
         }
         if xdr::TransactionEnvelope::from_xdr(
@@ -373,6 +375,8 @@ impl Relay {
         {
             self.stats.tx_malformed += 1;
             overlay.forget(&key_of());
+            // Not demanded again from the other peers that advertise it.
+            overlay.reject_transaction(sha256(envelope));
             return;
         }
         self.stats.tx_advertised += 1;

@@ -78,6 +78,9 @@ fn push_bounded_event(
     }
 }
 
+/// Rejected transaction hashes kept (about a ledger's worth of adverts at pubnet rates).
+pub const MAX_REJECTED_TXS: usize = 10_000;
+
 /// How long the node is out of sync before it drops a random outbound peer, and how often
 /// after that (stellar-core's `OUT_OF_SYNC_RECONNECT_DELAY`).
 pub const OUT_OF_SYNC_RECONNECT_DELAY: Duration = Duration::from_secs(60);
@@ -446,6 +449,9 @@ pub struct Overlay {
     tx_sets: ItemFetcher,
     quorum_sets: ItemFetcher,
     txs: BoundedStore,
+    /// Transactions the application rejected, newest last: never demanded again while
+    /// kept (stellar-core's banned transactions are `DemandStatus::DISCARD`).
+    rejected_txs: (BTreeSet<Hash>, VecDeque<Hash>),
     tx_set_store: BoundedStore,
     quorum_set_store: BoundedStore,
     scp_state: ScpState,
@@ -602,6 +608,7 @@ impl Overlay {
             tx_sets: ItemFetcher::new(ItemKind::TxSet, config.fetch.clone()),
             quorum_sets: ItemFetcher::new(ItemKind::QuorumSet, config.fetch.clone()),
             txs: BoundedStore::new(config.tx_store_items, config.tx_store_bytes, index_seed(2)),
+            rejected_txs: (BTreeSet::new(), VecDeque::new()),
             tx_set_store: BoundedStore::new(
                 config.tx_set_store_items,
                 config.tx_set_store_bytes,
@@ -1084,6 +1091,7 @@ impl Overlay {
                             items.push(Arc::clone(tx));
                             metrics.fulfilled += 1;
                         }
+                        None if self.rejected_txs.0.contains(h) => metrics.unfulfilled_banned += 1,
                         None => metrics.unfulfilled_unknown += 1,
                     }
                 }
@@ -1474,6 +1482,27 @@ impl Overlay {
         sent
     }
 
+    /// A transaction the application found invalid (`hash`: SHA-256 of the envelope XDR):
+    /// adverts for it are discarded, so it is not demanded from every other peer that
+    /// advertises it. The latest [`MAX_REJECTED_TXS`] are kept.
+    pub fn reject_transaction(&mut self, hash: Hash) {
+        let (set, order) = &mut self.rejected_txs;
+        if !set.insert(hash) {
+            return;
+        }
+        order.push_back(hash);
+        if order.len() > MAX_REJECTED_TXS
+            && let Some(old) = order.pop_front()
+        {
+            set.remove(&old);
+        }
+    }
+
+    /// Whether `hash` is among the rejected transactions kept.
+    pub fn is_rejected_transaction(&self, hash: &Hash) -> bool {
+        self.rejected_txs.0.contains(hash)
+    }
+
     /// A transaction the application accepted (`envelope` = TransactionEnvelope XDR): kept
     /// to answer FLOOD_DEMAND and advertised (pull mode, no body pushed) to every
     /// authenticated peer not known to have it. Returns its hash.
@@ -1780,6 +1809,7 @@ impl Overlay {
             conns,
             demands,
             txs,
+            rejected_txs,
             rng,
             config,
             ..
@@ -1789,7 +1819,8 @@ impl Overlay {
             .filter(|c| c.live_authenticated())
             .filter_map(|c| c.node.map(|n| (n, &mut c.state.adverts)))
             .collect();
-        let out = demands.demand(&config.pull, now, &mut peers, |h| txs.contains(h), rng);
+        let known = |h: &Hash| txs.contains(h) || rejected_txs.0.contains(h);
+        let out = demands.demand(&config.pull, now, &mut peers, known, rng);
         drop(peers);
         for (node, hashes) in out {
             if let Some(c) = conns
@@ -2167,6 +2198,25 @@ mod tests {
         }
         assert_eq!(o.bans().count(), MAX_BANS);
         assert!(o.unban(&NodeId([0; 32])));
+    }
+
+    #[test]
+    fn rejected_transactions_are_bounded_newest_kept() {
+        let mut o = overlay(OverlayConfig::default());
+        let hash = |i: u32| {
+            let mut h = [0u8; 32];
+            h[..4].copy_from_slice(&i.to_be_bytes());
+            h
+        };
+        for i in 0..(MAX_REJECTED_TXS as u32 + 50) {
+            o.reject_transaction(hash(i));
+            o.reject_transaction(hash(i)); // twice: kept once
+        }
+        assert_eq!(o.rejected_txs.0.len(), MAX_REJECTED_TXS);
+        assert_eq!(o.rejected_txs.1.len(), MAX_REJECTED_TXS);
+        assert!(!o.is_rejected_transaction(&hash(49)));
+        assert!(o.is_rejected_transaction(&hash(50)));
+        assert!(o.is_rejected_transaction(&hash(MAX_REJECTED_TXS as u32 + 49)));
     }
 
     #[test]

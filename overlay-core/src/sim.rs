@@ -122,6 +122,8 @@ pub struct SimNode {
     pub address: SocketAddr,
     pub alive: bool,
     pub stats: NodeStats,
+    /// The application finds every transaction invalid ([`Overlay::reject_transaction`]).
+    pub rejects_transactions: bool,
     /// The connection timer armed in the event queue.
     timer: Option<Instant>,
     key_seed: [u8; 32],
@@ -321,6 +323,7 @@ impl Network {
             address,
             alive: true,
             stats: NodeStats::default(),
+            rejects_transactions: false,
             timer: None,
             key_seed,
         });
@@ -911,7 +914,7 @@ impl Network {
                         self.trace.update(hash);
                         if n.stats.tx_seen.insert(hash, now).is_none() {
                             reached = Some(hash);
-                            relay_tx = Some(envelope.to_vec());
+                            relay_tx = Some((hash, envelope.to_vec()));
                         }
                     }
                     OverlayEvent::PeerAuthenticated { .. } => n.stats.authenticated += 1,
@@ -945,8 +948,13 @@ impl Network {
             if let Some(m) = relay_scp {
                 self.nodes[node].overlay.broadcast(now, &m);
             }
-            if let Some(env) = relay_tx {
-                self.nodes[node].overlay.add_transaction(now, &env);
+            if let Some((hash, env)) = relay_tx {
+                let n = &mut self.nodes[node];
+                if n.rejects_transactions {
+                    n.overlay.reject_transaction(hash);
+                } else {
+                    n.overlay.add_transaction(now, &env);
+                }
             }
             if let Some(addr) = dial {
                 match self.by_address.get(&addr) {

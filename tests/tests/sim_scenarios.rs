@@ -524,3 +524,30 @@ fn an_out_of_sync_node_drops_a_random_outbound_peer_each_minute_but_never_its_pr
     net.run_for(Duration::from_secs(200));
     assert_eq!(out_of_sync(&net, 0), before, "back in sync: no more drops");
 }
+
+/// A transaction the application rejects is not demanded again from the other peers that
+/// advertise it (stellar-core discards adverts of banned transactions), and demands for it
+/// count as `unfulfilled-banned`.
+#[test]
+fn a_rejected_transaction_is_not_demanded_again() {
+    let mut net = Network::new(config(31));
+    // Node 3 hears of the transaction from nodes 0, 1 and 2.
+    net.full_mesh(4);
+    net.run_for(Duration::from_secs(2));
+    net.nodes[3].rejects_transactions = true;
+    let h = net.inject_tx(0, 1);
+    net.run_for(Duration::from_secs(20));
+    assert_eq!(net.tx_reach(&h), 4);
+    let n3 = &net.nodes[3].overlay;
+    assert!(n3.is_rejected_transaction(&h));
+    assert_eq!(n3.pull_metrics().demanded, 1, "asked once, from one peer");
+    assert_eq!(n3.metrics.flood_duplicate_recv, 0, "the body came once");
+    // Demanding it of node 3 finds it rejected, not unknown.
+    let demand =
+        overlay_core::wire::StellarMessage::FloodDemand(overlay_core::wire::TxHashes::new(&[h]))
+            .to_vec();
+    assert!(net.send(0, 3, &demand));
+    net.run_for(Duration::from_secs(1));
+    let m = net.nodes[3].overlay.pull_metrics();
+    assert_eq!((m.unfulfilled_banned, m.unfulfilled_unknown), (1, 0));
+}
