@@ -551,3 +551,67 @@ fn a_rejected_transaction_is_not_demanded_again() {
     let m = net.nodes[3].overlay.pull_metrics();
     assert_eq!((m.unfulfilled_banned, m.unfulfilled_unknown), (1, 0));
 }
+
+/// A preferred peer that comes up while every outbound slot is taken gets in and evicts a
+/// non-preferred peer (stellar-core's `acceptAuthenticatedPeer`, ERR_LOAD "preferred peer
+/// selected instead"); the preferred peer itself is never the one evicted.
+#[test]
+fn a_preferred_peer_evicts_a_non_preferred_one_when_slots_are_full() {
+    let mut c = config(41);
+    c.overlay.auto_connect = true;
+    let mut net = Network::new(c);
+    for i in 0..5 {
+        net.add_node_with(|o| {
+            if i == 0 {
+                o.limits.target_peer_connections = 2;
+                o.known_peers = vec![
+                    Network::address(1),
+                    Network::address(2),
+                    Network::address(4),
+                ];
+                o.preferred_peers = vec![Network::address(3)];
+            } else {
+                // The others only accept: node 0's choices alone shape its connections.
+                o.auto_connect = false;
+            }
+        });
+    }
+    net.kill(3);
+    net.run_for(Duration::from_secs(30));
+    let outbound = |net: &Network| -> Vec<overlay_core::NodeId> {
+        net.nodes[0]
+            .overlay
+            .authenticated()
+            .filter(|(_, _, r)| *r == Role::Initiator)
+            .map(|(_, n, _)| n)
+            .collect()
+    };
+    let before = outbound(&net);
+    assert_eq!(before.len(), 2, "slots full of non-preferred peers");
+    assert!(!before.contains(&net.node_id(3)));
+    let evicted = |net: &Network| {
+        net.nodes[0]
+            .overlay
+            .metrics
+            .drops
+            .get("preferred-peer-selected")
+            .copied()
+            .unwrap_or(0)
+    };
+    assert_eq!(evicted(&net), 0);
+
+    net.restart(3);
+    net.run_for(Duration::from_secs(60));
+    let after = outbound(&net);
+    assert!(
+        after.contains(&net.node_id(3)),
+        "the preferred peer got in: {after:?}"
+    );
+    assert_eq!(after.len(), 2, "still at the target: {after:?}");
+    assert_eq!(evicted(&net), 1, "one non-preferred peer made room");
+    // Kept: an hour later it is still connected and nobody else was evicted.
+    let conn = net.nodes[0].overlay.conn_of(&net.node_id(3));
+    net.run_for(Duration::from_secs(3600));
+    assert_eq!(net.nodes[0].overlay.conn_of(&net.node_id(3)), conn);
+    assert_eq!(evicted(&net), 1);
+}
