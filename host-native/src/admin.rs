@@ -436,6 +436,27 @@ async fn stop_survey(State(c): State<mpsc::Sender<Command>>) -> Response {
 }
 
 /// The admin routes over a node's command channel.
+/// At most `max` requests in flight; more are answered at once with 503 rather than
+/// queued, so a flood of admin clients cannot pile up behind the node task.
+pub fn limit_clients(router: Router, max: usize) -> Router {
+    let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(max));
+    router.layer(axum::middleware::from_fn(
+        move |req: axum::extract::Request, next: axum::middleware::Next| {
+            let permits = std::sync::Arc::clone(&permits);
+            async move {
+                match permits.try_acquire() {
+                    Ok(_held) => next.run(req).await,
+                    Err(_) => (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "too many concurrent clients (HTTP_MAX_CLIENT): retry shortly",
+                    )
+                        .into_response(),
+                }
+            }
+        },
+    ))
+}
+
 pub fn router(commands: mpsc::Sender<Command>) -> Router {
     Router::new()
         .route("/info", get(info))
@@ -460,14 +481,70 @@ pub async fn serve(
     addr: SocketAddr,
     commands: mpsc::Sender<Command>,
 ) -> anyhow::Result<SocketAddr> {
+    serve_with_limit(addr, commands, DEFAULT_HTTP_MAX_CLIENT).await
+}
+
+/// stellar-core's `HTTP_MAX_CLIENT` default.
+pub const DEFAULT_HTTP_MAX_CLIENT: usize = 128;
+
+/// [`serve`] with at most `max_clients` requests in flight (`HTTP_MAX_CLIENT`).
+pub async fn serve_with_limit(
+    addr: SocketAddr,
+    commands: mpsc::Sender<Command>,
+    max_clients: usize,
+) -> anyhow::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
         anyhow::anyhow!("cannot serve the admin API on {addr}: {e} (is HTTP_PORT in use?)")
     })?;
     let bound = listener.local_addr()?;
+    let app = limit_clients(router(commands), max_clients);
     tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router(commands)).await {
+        if let Err(e) = axum::serve(listener, app).await {
             tracing::warn!(error = %e, "admin server stopped");
         }
     });
     Ok(bound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn requests_beyond_the_client_limit_are_refused_not_queued() {
+        let (release_tx, release_rx) = tokio::sync::watch::channel(false);
+        let slow = Router::new().route(
+            "/slow",
+            get(move || {
+                let mut rx = release_rx.clone();
+                async move {
+                    let _ = rx.wait_for(|go| *go).await;
+                    "done"
+                }
+            }),
+        );
+        let app = limit_clients(slow, 2);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let get = move || {
+            tokio::task::spawn_blocking(move || {
+                match ureq::get(&format!("http://{addr}/slow")).call() {
+                    Ok(r) => r.status().as_u16(),
+                    Err(ureq::Error::StatusCode(c)) => c,
+                    Err(e) => panic!("{e}"),
+                }
+            })
+        };
+        let held = [get(), get()];
+        // Both in flight before the third arrives.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert_eq!(get().await.unwrap(), 503);
+        release_tx.send(true).unwrap();
+        for h in held {
+            assert_eq!(h.await.unwrap(), 200);
+        }
+        // Capacity is back once they finished.
+        assert_eq!(get().await.unwrap(), 200);
+    }
 }

@@ -83,8 +83,10 @@ pub const PUBNET_KNOWN_PEERS: [&str; 3] = [
 ];
 /// `DATABASE`'s default.
 pub const DEFAULT_DATABASE: &str = "sqlite3://stellar.db";
-/// `LOG_FILE_PATH`'s default.
-pub const DEFAULT_LOG_FILE_PATH: &str = "stellar-core-{datetime:%Y-%m-%d_%H-%M-%S}.log";
+/// `LOG_FILE_PATH`'s default: none, logs go to stderr only. (stellar-core's default,
+/// `stellar-core-{datetime:%Y-%m-%d_%H-%M-%S}.log`, would put a file in whatever directory
+/// the node was started from; set it to get that.)
+pub const DEFAULT_LOG_FILE_PATH: &str = "";
 /// The byte credit used when both byte keys are 0
 /// (`INITIAL_PEER_FLOOD_READING_CAPACITY_BYTES`, `src/overlay/OverlayManagerImpl.cpp`).
 pub const AUTO_FLOOD_READING_CAPACITY_BYTES: u32 = 300_000;
@@ -1190,7 +1192,13 @@ impl NodeConfig {
                     self.database = db;
                 }
                 "LOG_FILE_PATH" => self.log_file_path = r.string()?,
-                "LOG_COLOR" => self.log_color = r.bool()?,
+                "LOG_COLOR" => {
+                    self.log_color = r.bool()?;
+                    warnings.push(r.warn(
+                        "ignored: colour on stderr follows the tool's default (NO_COLOR=1 turns it \
+                         off); the log file never has colour codes",
+                    ));
+                }
                 "VALIDATORS" => validators = Some((v, line)),
                 _ => warnings.push(r.warn(&unused_message(key))),
             }

@@ -8,6 +8,7 @@ pub mod bridge;
 pub mod config;
 pub mod db;
 pub mod localnet;
+pub mod logging;
 pub mod node;
 pub mod relay;
 pub mod run;

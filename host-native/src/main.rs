@@ -563,13 +563,7 @@ async fn run_cli(cli: Cli) -> anyhow::Result<()> {
     } else {
         "warn"
     };
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
-        )
-        .init();
+    host_native::logging::init(default_level);
     match cli.command {
         Command::Peer {
             mode: PeerMode::Listen { port, common },

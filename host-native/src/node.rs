@@ -268,6 +268,11 @@ const READ_CHUNK: usize = 16 * 1024;
 const LINGER: Duration = Duration::from_secs(5);
 /// How long a dial may take.
 const DIAL_TIMEOUT: Duration = Duration::from_secs(5);
+/// UNIX seconds as stellar-core's `/info` writes `startedOn` (`systemPointToISOString`).
+fn iso8601(unix_seconds: u64) -> String {
+    crate::db::timestamp_to_text(unix_seconds).replacen(' ', "T", 1) + "Z"
+}
+
 /// With no EXTERNALIZE followed for this long the node is out of sync (stellar-core's
 /// `CONSENSUS_STUCK_TIMEOUT_SECONDS`).
 const CONSENSUS_STUCK_TIMEOUT: Duration = Duration::from_secs(35);
@@ -741,7 +746,7 @@ impl Node {
                     (None, 0) => "Joining SCP",
                     (None, _) => "Out of sync",
                 },
-                "startedOn": self.started_unix,
+                "startedOn": iso8601(self.started_unix),
                 "relay": {
                     "pending_envelopes": self.relay.pending(),
                     "scp_relayed": self.relay.stats.scp_relayed,

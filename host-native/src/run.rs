@@ -113,7 +113,14 @@ pub async fn start(config: &NodeConfig) -> anyhow::Result<RunningNode> {
         }
     }
     let http = match config.http_listen_addr() {
-        Some(addr) => Some(crate::admin::serve(addr, handle.commands()).await?),
+        Some(addr) => Some(
+            crate::admin::serve_with_limit(
+                addr,
+                handle.commands(),
+                usize::from(config.http_max_client),
+            )
+            .await?,
+        ),
         None => None,
     };
     Ok(RunningNode { handle, http })
@@ -123,6 +130,12 @@ pub async fn start(config: &NodeConfig) -> anyhow::Result<RunningNode> {
 /// every database write is already committed).
 pub async fn run(opts: &RunOptions) -> anyhow::Result<()> {
     let config = load_config(opts)?;
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    if let Some(path) = crate::logging::log_to_file(&config.log_file_path, started)? {
+        tracing::info!(path = %path.display(), "logging to file (LOG_FILE_PATH)");
+    }
     let node = start(&config).await?;
     tracing::info!(
         node = %node.handle.node_id,

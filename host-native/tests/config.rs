@@ -152,6 +152,7 @@ fn a_pubnet_stellar_core_file_is_read_as_is() {
         "CATCHUP_COMPLETE",
         "CATCHUP_RECENT",
         "BUCKET_DIR_PATH",
+        "LOG_COLOR",
         "UNSAFE_QUORUM",
         "FAILURE_SAFETY",
         "COMMANDS",
@@ -284,10 +285,7 @@ fn defaults_are_stellar_cores() {
         assert!(!c.allow_private_addresses_for_testing);
         assert!(!c.run_standalone);
         assert_eq!(c.database, Database::Sqlite("stellar.db".into()));
-        assert_eq!(
-            c.log_file_path,
-            "stellar-core-{datetime:%Y-%m-%d_%H-%M-%S}.log"
-        );
+        assert_eq!(c.log_file_path, "", "no log file unless asked for");
         assert!(!c.log_color);
     }
     assert_eq!(c.network_passphrase(), TESTNET_PASSPHRASE);
@@ -1076,7 +1074,7 @@ fn syntax_errors_and_files() {
     std::fs::write(&path, pubnet_watcher()).unwrap();
     let (c, w) = NodeConfig::load(&path).unwrap();
     assert_eq!(c.peer_port, 11725);
-    assert_eq!(w.len(), 11);
+    assert_eq!(w.len(), 12);
     let (c, _) = NodeConfig::pubnet().merge_file(&path).unwrap();
     assert_eq!(c.known_peers.len(), 5);
     std::fs::remove_dir_all(&dir).unwrap();

@@ -118,13 +118,15 @@ KNOWN_PEERS = ["127.0.0.1:{other_port}"]
 ALLOW_LOCALHOST_FOR_TESTING = true
 TARGET_PEER_CONNECTIONS = 4
 CATCHUP_COMPLETE = false
+LOG_FILE_PATH = "{}/node-{{datetime:%Y-%m-%d}}.log"
 
 [QUORUM_SET]
 THRESHOLD_PERCENT = 100
 VALIDATORS = ["GDKXE2OZMJIPOSLNA6N6F2BVCI3O777I2OOC4BV7VOYUEHYX7RTRYA7Y"]
 "#,
             seed.seed_strkey(),
-            db.display()
+            db.display(),
+            dir.display()
         ),
     )
     .unwrap();
@@ -135,6 +137,22 @@ VALIDATORS = ["GDKXE2OZMJIPOSLNA6N6F2BVCI3O777I2OOC4BV7VOYUEHYX7RTRYA7Y"]
     assert_eq!(
         info["info"]["network"],
         "Standalone Network ; February 2017"
+    );
+    // stellar-core's ISO 8601 form, e.g. "2026-12-08T00:12:11Z", within a minute of now.
+    let started = info["info"]["startedOn"].as_str().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let parsed = host_native::db::timestamp_from_text(
+        started
+            .strip_suffix('Z')
+            .unwrap_or_else(|| panic!("{started}")),
+    )
+    .unwrap();
+    assert!(
+        started.as_bytes()[10] == b'T' && now.abs_diff(parsed) < 60,
+        "{started}"
     );
     // A peer connects; /peers shows it with flow-control and traffic fields.
     let mut peer = Command::new(env!("CARGO_BIN_EXE_stellar-overlay"))
@@ -210,6 +228,22 @@ VALIDATORS = ["GDKXE2OZMJIPOSLNA6N6F2BVCI3O777I2OOC4BV7VOYUEHYX7RTRYA7Y"]
         logs.iter().any(|l| l.contains("CATCHUP_COMPLETE")),
         "unused keys are warned about: {logs:?}"
     );
+    // LOG_FILE_PATH got the same lines from the config onwards, without colour codes.
+    let log_file = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("node-20") && n.ends_with(".log"))
+        })
+        .expect("the log file, its date filled in");
+    let text = std::fs::read_to_string(&log_file).unwrap();
+    assert!(
+        text.contains("node started") && text.contains("shutting down"),
+        "{text}"
+    );
+    assert!(!text.contains('\u{1b}'), "no ANSI codes in the file");
 
     // The database remembers the bans and the peer book (the KNOWN_PEER was dialled, and
     // failed: its back-off is recorded).
