@@ -540,12 +540,7 @@ impl Network {
 
     /// Takes the links between the two groups down and closes their connections.
     pub fn partition(&mut self, a: &[usize], b: &[usize]) {
-        for &x in a {
-            for &y in b {
-                self.link(x, y).up = false;
-                self.link(y, x).up = false;
-            }
-        }
+        self.partition_silently(a, b);
         let cut: Vec<(usize, ConnId, usize, ConnId)> = self
             .ends
             .iter()
@@ -570,10 +565,28 @@ impl Network {
         }
     }
 
-    /// Brings every link back up and re-dials the connections a partition cut.
+    /// Takes the links between the two groups down but leaves the connections open, as a
+    /// network that stops carrying packets does: what the nodes write waits in their
+    /// output (TCP's buffers) until [`Network::heal`] or the peers' own timers drop them.
+    pub fn partition_silently(&mut self, a: &[usize], b: &[usize]) {
+        for &x in a {
+            for &y in b {
+                self.link(x, y).up = false;
+                self.link(y, x).up = false;
+            }
+        }
+    }
+
+    /// Brings every link back up (what waited on them is sent) and re-dials the connections
+    /// a partition cut.
     pub fn heal(&mut self) {
         for l in self.links.values_mut() {
             l.up = true;
+        }
+        for node in 0..self.nodes.len() {
+            if self.nodes[node].alive {
+                self.flush(node);
+            }
         }
         for (a, b) in core::mem::take(&mut self.cut) {
             self.connect(a, b);
@@ -816,6 +829,9 @@ impl Network {
                 self.trace.update(now.as_micros().to_be_bytes());
                 self.trace.update((node as u32).to_be_bytes());
                 self.trace.update((bytes.len() as u32).to_be_bytes());
+                // The bytes themselves: two runs (or targets) agree on every frame sent,
+                // MACs included, not only on sizes and what the applications saw.
+                self.trace.update(&bytes);
                 let mut data = &bytes[..];
                 while !data.is_empty() {
                     let took = self.nodes[node].overlay.handle_input(now, conn, data);

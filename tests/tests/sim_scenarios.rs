@@ -374,6 +374,47 @@ fn a_partition_stops_flooding_and_healing_resumes_it() {
     assert!(net.run_while_not(Duration::from_secs(5), |n| n.scp_reach(&k2) == 40));
 }
 
+/// A silent partition: the links stop carrying bytes but no connection closes. A message
+/// does not cross while it lasts; once healed (sooner than any peer timer), what waited in
+/// the nodes' output crosses and the message reaches everyone over the same connections.
+#[test]
+fn a_silent_partition_holds_messages_back_until_it_heals() {
+    let mut net = Network::new(config(18));
+    net.random_regular(20, 4);
+    net.random_regular(20, 4);
+    for (x, y) in [(0, 20), (5, 25), (10, 30)] {
+        net.connect(x, y);
+    }
+    net.run_for(Duration::from_secs(2));
+    let links = authenticated_links(&net);
+    let left: Vec<usize> = (0..20).collect();
+    let right: Vec<usize> = (20..40).collect();
+    net.partition_silently(&left, &right);
+    let k = net.inject_scp(3, 1);
+    net.run_for(Duration::from_secs(5));
+    let reached: BTreeSet<usize> = (0..40)
+        .filter(|&i| net.nodes[i].stats.scp_seen.contains_key(&k))
+        .collect();
+    assert_eq!(reached, left.iter().copied().collect(), "nothing crossed");
+    assert_eq!(
+        authenticated_links(&net),
+        links,
+        "every connection still open"
+    );
+
+    net.heal();
+    assert!(
+        net.run_while_not(Duration::from_secs(2), |n| n.scp_reach(&k) == 40),
+        "the held-back envelope crossed once healed"
+    );
+    assert_eq!(
+        authenticated_links(&net),
+        links,
+        "over the same connections"
+    );
+    assert!(net.nodes.iter().all(|n| n.stats.dropped == 0));
+}
+
 fn scenario(seed: u64) -> ([u8; 32], u64) {
     let mut c = config(seed);
     c.link.jitter = Duration::from_millis(10);
