@@ -436,6 +436,16 @@ function expectationsMet() {
   return true;
 }
 
+// Exit code once the expectations were met: the remote must also have kept within the
+// flow-control credit we granted (a violation fails the run, not just a log line).
+function successCode() {
+  if (st.creditViolations > 0) {
+    out({ event: 'error', message: `remote exceeded the flow-control credit we granted ${st.creditViolations} time(s)`, creditViolations: st.creditViolations });
+    return 1;
+  }
+  return 0;
+}
+
 function summary() {
   const elapsedMs = st.connectedAt ? Date.now() - st.connectedAt : 0;
   const total = st.txSent + st.received + st.scpReceived + st.scpAnswersSent;
@@ -457,7 +467,9 @@ function summary() {
     hashesDemanded: st.hashesDemanded,
     txDemandedReceived: st.txDemandedReceived,
     creditGrants: st.grants,
+    floodReceived: st.floodReceived,
     creditViolations: st.creditViolations,
+    remoteErrors: st.remoteErrors,
     elapsedMs,
     msgsPerSec: elapsedMs > 0 ? Math.round(total * 1000 / elapsedMs) : null,
   };
@@ -609,7 +621,7 @@ function closeLocally() {
   if (!conn || st.closed) return;
   try { conn.end(); } catch (e) { out({ event: 'error', message: 'end failed: ' + errMsg(e) }); }
   setTimeout(() => { if (!st.closed) { try { conn.destroy(); } catch (_) { /* ignore */ } } }, 2000).unref();
-  setTimeout(() => { if (!st.closed) { out({ event: 'closed', by: 'local', error: 'close timed out' }); exitNow(st.doneReached ? 0 : 1); } }, 4000).unref();
+  setTimeout(() => { if (!st.closed) { out({ event: 'closed', by: 'local', error: 'close timed out' }); exitNow(st.doneReached ? successCode() : 1); } }, 4000).unref();
 }
 
 const REMOTE_ERROR_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNREFUSED']);
@@ -630,16 +642,16 @@ function onClosed() {
   clearTimeout(timeoutTimer);
   if (node.listening) { try { node.stopAcceptingIncomingConnections(); } catch (_) { /* ignore */ } }
 
-  if (st.doneReached) return exitNow(0);
+  if (st.doneReached) return exitNow(successCode());
   if (corrupt && st.corruptWritten && by === 'remote' && st.received >= opts.expect && st.scpReceived >= opts.expectScp) {
     st.doneReached = true;
     out({ event: 'done', ...summary(), corruptMacRejected: true });
-    return exitNow(0);
+    return exitNow(successCode());
   }
   if (opts.waitClose && expectationsMet()) {
     st.doneReached = true;
     out({ event: 'done', ...summary(), closedBy: by });
-    return exitNow(0);
+    return exitNow(successCode());
   }
   out({ event: 'error', message: corrupt && st.corruptWritten && by !== 'remote'
     ? 'connection closed locally after the corrupted frame'
@@ -812,7 +824,8 @@ function onCredit(numMessages, numBytes, kind) {
 }
 
 // Flood messages received vs. the capacity we granted (counted when our grant
-// is handed to the socket, so this never over-reports).
+// is handed to the socket, so this never over-reports). Violations are in the
+// summary (`creditViolations`) and make the run fail (successCode).
 function onFloodReceived(size, name) {
   st.floodReceived++;
   st.weGrantedMsgs -= 1;

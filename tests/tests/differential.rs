@@ -15,13 +15,20 @@
 //! stellar-xdr, decoded by us, equal fields.
 //!
 //! ## Deliberate differences
-//! - **Opaque arms are looser.** TX_SET, GENERALIZED_TX_SET, TRANSACTION and SCP_QUORUMSET
-//!   are payloads the overlay only relays and hashes; our decoder checks only that the body
-//!   is non-empty and 4-byte aligned (the application decodes them fully). So stellar-xdr
-//!   accepting implies we accept, not the converse: every input where only we accept must
-//!   be one of these arms, and [`opaque_arms_are_the_only_difference`] pins the exact
-//!   rule. (stellar-core itself decodes the whole message and drops the peer with ERR_DATA;
-//!   a relay node built on overlay-core refuses such payloads in its application layer.)
+//! - **Opaque arms are looser.** TX_SET (7), TRANSACTION (8), SCP_QUORUMSET (10) and
+//!   GENERALIZED_TX_SET (17) are payloads the overlay only relays and hashes; our zero-copy
+//!   decoder deliberately does not validate them fully: it checks only that the body is
+//!   non-empty and 4-byte aligned, and the host validates them with stellar-xdr. So
+//!   stellar-xdr accepting implies we accept, not the converse. An input only we accept is
+//!   exempt only if our decoder returned one of these arms (by variant) at the offset of the
+//!   input's kind — a bare `StellarMessage` at 0, the message of an `AuthenticatedMessage`
+//!   v0 at 12 (after the 4-byte version and 8-byte sequence), with everything around the
+//!   body exactly as stellar-xdr would write it — and stellar-xdr refuses the body on its
+//!   own as the arm's type; `SCPEnvelope` and `SurveyResponseBody` have no exemption
+//!   ([`message_exempt`], [`authenticated_exempt`]). [`opaque_arms_are_the_only_difference`]
+//!   and [`the_exemption_is_tight`] pin the rule. (stellar-core itself decodes the whole
+//!   message and drops the peer with ERR_DATA; a relay node built on overlay-core refuses
+//!   such payloads in its application layer.)
 //! - **Limits.** stellar-xdr reads with `Limits { depth: 500, len: input length }`: the
 //!   length limit can never refuse a slice that decodes (a decoder cannot read more bytes
 //!   than the slice has) but stops stellar-xdr from allocating hostile lengths up front;
@@ -101,53 +108,117 @@ fn is_opaque(t: ours::MessageType) -> bool {
     )
 }
 
+/// Our decoded `AuthenticatedMessage`: the envelope's parts and its message.
+type OursAuthenticated<'a> = (ours::AuthenticatedMessage<'a>, ours::StellarMessage<'a>);
+
 /// Runs one input through both decoders and checks the verdicts agree (up to the
 /// documented difference); where both accept, re-encodings and fields must agree.
 fn differential(kind: Kind, input: &[u8], tally: &mut Tally) {
+    differential_as(kind, input, tally, false);
+}
+
+/// [`differential`]; with `refuse`, as if stellar-xdr refused every input (to test the
+/// exemption on inputs both decoders accept).
+fn differential_as(kind: Kind, input: &[u8], tally: &mut Tally, refuse: bool) {
     match kind {
         Kind::Message => {
-            let theirs = x::StellarMessage::from_xdr(input, limits(input));
+            let theirs =
+                stellar_xdr_refuses(x::StellarMessage::from_xdr(input, limits(input)), refuse);
             let ours = ours::StellarMessage::decode(input);
-            judge(input, theirs, ours, tally, |t, o| {
-                check_message(t, o, input);
-            });
+            judge(
+                kind,
+                input,
+                theirs,
+                ours,
+                tally,
+                |o| message_exempt(o, input),
+                |t, o| check_message(t, o, input),
+            );
         }
         Kind::Authenticated => {
-            let theirs = x::AuthenticatedMessage::from_xdr(input, limits(input));
-            let ours = ours::AuthenticatedMessage::parse(input)
-                .and_then(|am| am.decode().map(|m| (am, m)));
-            judge(input, theirs, ours, tally, |t, (am, m)| {
-                let x::AuthenticatedMessage::V0(v0) = t;
-                assert_eq!(am.sequence, v0.sequence);
-                assert_eq!(am.mac, &v0.mac.mac);
-                check_message(&v0.message, m, am.message);
-            });
+            let theirs = stellar_xdr_refuses(
+                x::AuthenticatedMessage::from_xdr(input, limits(input)),
+                refuse,
+            );
+            let ours = decode_authenticated(input);
+            judge(
+                kind,
+                input,
+                theirs,
+                ours,
+                tally,
+                |o| authenticated_exempt(o, input),
+                |t, (am, m)| {
+                    let x::AuthenticatedMessage::V0(v0) = t;
+                    assert_eq!(am.sequence, v0.sequence);
+                    assert_eq!(am.mac, &v0.mac.mac);
+                    check_message(&v0.message, m, am.message);
+                },
+            );
         }
         Kind::Envelope => {
-            let theirs = x::ScpEnvelope::from_xdr(input, limits(input));
+            let theirs =
+                stellar_xdr_refuses(x::ScpEnvelope::from_xdr(input, limits(input)), refuse);
             let ours = ours::ScpEnvelope::decode(input);
-            judge(input, theirs, ours, tally, |t, o| {
-                assert_eq!(o.bytes, &xdr(t)[..], "SCPEnvelope re-encoding");
-                assert_eq!(&envelope_to_x(o), t, "SCPEnvelope fields");
-            });
+            judge(
+                kind,
+                input,
+                theirs,
+                ours,
+                tally,
+                |_| false,
+                |t, o| {
+                    assert_eq!(o.bytes, &xdr(t)[..], "SCPEnvelope re-encoding");
+                    assert_eq!(&envelope_to_x(o), t, "SCPEnvelope fields");
+                },
+            );
         }
         Kind::SurveyBody => {
-            let theirs = x::SurveyResponseBody::from_xdr(input, limits(input));
+            let theirs = stellar_xdr_refuses(
+                x::SurveyResponseBody::from_xdr(input, limits(input)),
+                refuse,
+            );
             let ours = ours::SurveyResponseBody::decode(input);
-            judge(input, theirs, ours, tally, |t, o| {
-                assert_eq!(o.to_vec(), xdr(t), "SurveyResponseBody re-encoding");
-                assert_eq!(&survey_body_to_x(o), t, "SurveyResponseBody fields");
-            });
+            judge(
+                kind,
+                input,
+                theirs,
+                ours,
+                tally,
+                |_| false,
+                |t, o| {
+                    assert_eq!(o.to_vec(), xdr(t), "SurveyResponseBody re-encoding");
+                    assert_eq!(&survey_body_to_x(o), t, "SurveyResponseBody fields");
+                },
+            );
         }
     }
 }
 
-/// The verdict rule; `both` checks a value both decoders accepted.
+/// stellar-xdr's verdict, or a refusal with `refuse`.
+fn stellar_xdr_refuses<T>(r: Result<T, x::Error>, refuse: bool) -> Result<T, x::Error> {
+    r.and_then(|v| {
+        if refuse {
+            Err(x::Error::Invalid)
+        } else {
+            Ok(v)
+        }
+    })
+}
+
+fn decode_authenticated(input: &[u8]) -> Result<OursAuthenticated<'_>, DecodeError> {
+    ours::AuthenticatedMessage::parse(input).and_then(|am| am.decode().map(|m| (am, m)))
+}
+
+/// The verdict rule. `exempt` says whether a value only we accepted is the documented
+/// difference; `both` checks a value both decoders accepted.
 fn judge<T: Debug, O: Debug>(
+    kind: Kind,
     input: &[u8],
     theirs: Result<T, x::Error>,
     ours: Result<O, DecodeError>,
     tally: &mut Tally,
+    exempt: impl FnOnce(&O) -> bool,
     both: impl FnOnce(&T, &O),
 ) {
     match (&theirs, &ours) {
@@ -157,32 +228,62 @@ fn judge<T: Debug, O: Debug>(
         }
         (Err(_), Err(_)) => tally.both_reject += 1,
         (Err(e), Ok(o)) => {
-            let opaque = opaque_input(input);
             assert!(
-                opaque,
-                "only we accept (stellar-xdr: {e:?}): {o:?}\ninput {}",
+                exempt(o),
+                "{kind:?}: only we accept (stellar-xdr: {e:?}): {o:?}\ninput {}",
                 hex(input)
             );
             tally.only_ours_opaque += 1;
         }
         (Ok(t), Err(e)) => panic!(
-            "only stellar-xdr accepts (we say {e:?}): {t:?}\ninput {}",
+            "{kind:?}: only stellar-xdr accepts (we say {e:?}): {t:?}\ninput {}",
             hex(input)
         ),
     }
 }
 
-/// Whether the input's StellarMessage (bare or inside an AuthenticatedMessage) has an
-/// opaque arm's tag.
-fn opaque_input(input: &[u8]) -> bool {
-    let tag_at = |at: usize| {
-        input
-            .get(at..at + 4)
-            .map(|t| i32::from_be_bytes([t[0], t[1], t[2], t[3]]))
-            .and_then(|t| ours::MessageType::from_i32(t).ok())
-            .is_some_and(is_opaque)
+/// Whether stellar-xdr refuses the body of an opaque arm on its own, as the arm's type;
+/// `None` for every other arm. (Opaque arms are deliberately not fully validated by our
+/// zero-copy decoder: the host validates them with stellar-xdr.)
+fn opaque_body_refused(m: &ours::StellarMessage<'_>) -> Option<bool> {
+    use ours::StellarMessage as O;
+    let refused = match m {
+        O::TxSet(b) => opaque_arm::<x::TransactionSet>(b).is_none(),
+        O::GeneralizedTxSet(b) => opaque_arm::<x::GeneralizedTransactionSet>(b).is_none(),
+        O::Transaction(b) => opaque_arm::<x::TransactionEnvelope>(b).is_none(),
+        O::ScpQuorumSet(b) => opaque_arm::<x::ScpQuorumSet>(b).is_none(),
+        _ => return None,
     };
-    tag_at(0) || tag_at(12)
+    Some(refused)
+}
+
+/// The exemption for a bare `StellarMessage` (tag at offset 0) only we accept: we decoded
+/// an opaque arm, its tag and body are the input verbatim, and stellar-xdr refuses the
+/// body on its own — so the body is the only thing stellar-xdr can have refused.
+fn message_exempt(m: &ours::StellarMessage<'_>, input: &[u8]) -> bool {
+    opaque_body_refused(m) == Some(true) && m.to_vec() == input
+}
+
+/// Where an `AuthenticatedMessage` v0's `StellarMessage` starts: after the version (4)
+/// and the sequence (8).
+const AUTHENTICATED_MESSAGE_AT: usize = 4 + 8;
+
+/// The exemption for an `AuthenticatedMessage` only we accept: our message view starts at
+/// offset 12 of the input and is an exempt opaque message there, and version 0, the
+/// sequence, the message and the MAC are the input verbatim.
+fn authenticated_exempt((am, m): &OursAuthenticated<'_>, input: &[u8]) -> bool {
+    let at = AUTHENTICATED_MESSAGE_AT;
+    let starts_at_12 = input
+        .get(at..)
+        .is_some_and(|rest| std::ptr::eq(am.message.as_ptr(), rest.as_ptr()));
+    let rebuilt = [
+        &0u32.to_be_bytes()[..],
+        &am.sequence.to_be_bytes(),
+        am.message,
+        am.mac,
+    ]
+    .concat();
+    starts_at_12 && rebuilt == input && message_exempt(m, am.message)
 }
 
 /// Both accepted a StellarMessage: same bytes out, same fields.
@@ -863,6 +964,9 @@ fn opaque_arms_are_the_only_difference() {
         let mut tally = Tally::default();
         differential(Kind::Message, &junk, &mut tally);
         assert_eq!(tally.only_ours_opaque, 1);
+        // The same message inside an AuthenticatedMessage: the same difference.
+        differential(Kind::Authenticated, &authenticated(&junk), &mut tally);
+        assert_eq!(tally.only_ours_opaque, 2);
     }
     // Every other arm is exact: a misaligned or junk body is refused by both.
     for t in ours::MessageType::ALL
@@ -874,6 +978,121 @@ fn opaque_arms_are_the_only_difference() {
         differential(Kind::Message, &b, &mut tally);
         assert_eq!(tally.only_ours_opaque, 0, "{t}");
     }
+}
+
+/// An `AuthenticatedMessage` v0 around `message` (raw bytes, which need not decode).
+fn authenticated(message: &[u8]) -> Vec<u8> {
+    [
+        &0u32.to_be_bytes()[..],
+        &7u64.to_be_bytes(),
+        message,
+        &[0xab; 32],
+    ]
+    .concat()
+}
+
+/// Whether an input we accept would pass [`differential`] if stellar-xdr refused it.
+fn exempt(kind: Kind, input: &[u8]) -> bool {
+    let mut tally = Tally::default();
+    let passed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        differential_as(kind, input, &mut tally, true)
+    }))
+    .is_ok();
+    assert_eq!(
+        tally.both_reject,
+        0,
+        "{kind:?}: we must accept {}",
+        hex(input)
+    );
+    assert_eq!(tally.only_ours_opaque, usize::from(passed));
+    passed
+}
+
+/// The exemption is exactly [`message_exempt`] / [`authenticated_exempt`]: not an opaque
+/// tag's value anywhere in the input (what an earlier, looser rule accepted at offset 0 or
+/// 12 of every kind), not an opaque arm whose body stellar-xdr accepts, and never for
+/// `SCPEnvelope` or `SurveyResponseBody`. Each input here decodes with both decoders; the
+/// check runs as if stellar-xdr had refused it.
+#[test]
+fn the_exemption_is_tight() {
+    on_big_stack(|| {
+        use ours::MessageType as T;
+        let opaque = [
+            T::TxSet,
+            T::Transaction,
+            T::ScpQuorumSet,
+            T::GeneralizedTxSet,
+        ];
+        assert_eq!(opaque.map(|t| t as i32), [7, 8, 10, 17]);
+        for t in opaque {
+            let tag = (t as i32).to_be_bytes();
+            // Junk in an opaque arm: exempt, bare (tag at 0) and authenticated (tag at 12).
+            let junk = [&tag[..], &[0xff; 8]].concat();
+            assert!(exempt(Kind::Message, &junk), "{t}");
+            assert!(exempt(Kind::Authenticated, &authenticated(&junk)), "{t}");
+
+            // A FLOOD_ADVERT of one hash whose word at offset 12 is the opaque tag.
+            let mut advert = [
+                &(T::FloodAdvert as i32).to_be_bytes()[..],
+                &1u32.to_be_bytes(),
+                &[0x11; 32],
+            ]
+            .concat();
+            advert[12..16].copy_from_slice(&tag);
+            assert!(!exempt(Kind::Message, &advert), "{t}: advert");
+            assert!(
+                !exempt(Kind::Authenticated, &authenticated(&advert)),
+                "{t}: authenticated advert"
+            );
+            // An authenticated non-opaque message with the tag in its sequence's low word
+            // and at offset 12 of its message.
+            let mut am = authenticated(&advert);
+            am[8..12].copy_from_slice(&tag);
+            assert!(
+                !exempt(Kind::Authenticated, &am),
+                "{t}: tag in the sequence"
+            );
+
+            // An SCPEnvelope and a SurveyResponseBody with the tag at offset 12 (inside the
+            // envelope's node ID key; a survey body's peer key, or its node data). At
+            // offset 0 neither would decode: the key type and the body's discriminant
+            // are fixed.
+            #[allow(clippy::redundant_closure)]
+            let envs = arbitrary_values(&format!("tight {t}"), 3, |u| x::ScpEnvelope::arbitrary(u));
+            for (_, mut b) in envs {
+                b[12..16].copy_from_slice(&tag);
+                assert!(!exempt(Kind::Envelope, &b), "{t}: SCPEnvelope {}", hex(&b));
+            }
+            let bodies = arbitrary_values(&format!("tight {t}"), 12, |u| {
+                x::SurveyResponseBody::arbitrary(u)
+            });
+            let mut checked = 0;
+            for (_, mut b) in bodies {
+                b[12..16].copy_from_slice(&tag);
+                // Not when offset 12 is the outbound list's first key type.
+                if ours::SurveyResponseBody::decode(&b).is_ok() {
+                    assert!(
+                        !exempt(Kind::SurveyBody, &b),
+                        "{t}: survey body {}",
+                        hex(&b)
+                    );
+                    checked += 1;
+                }
+            }
+            assert!(checked >= 3, "{t}: {checked} survey bodies");
+        }
+        // An opaque arm whose body stellar-xdr accepts: if stellar-xdr refused the whole,
+        // the reason would be elsewhere, so no exemption.
+        for name in ["TxSet", "GeneralizedTxSet", "Transaction", "ScpQuorumset"] {
+            for (_, b) in arbitrary_values(&format!("tight {name}"), 3, arm(name)) {
+                assert!(!exempt(Kind::Message, &b), "{name}: valid body");
+                assert!(
+                    !exempt(Kind::Authenticated, &authenticated(&b)),
+                    "{name}: valid body, authenticated"
+                );
+            }
+        }
+    });
 }
 
 // ---------------------------------------------------------------------------------------

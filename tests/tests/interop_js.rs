@@ -1,7 +1,9 @@
 //! Interoperability over loopback TCP with an implementation nobody here wrote:
 //! `@stellarbeat/js-stellar-node-connector` 7.0.1, driven by `tests/interop-js/harness.mjs`.
-//! Both directions: our listener and its connect, its listener and our connect; and its
-//! connect to a node of a running localnet (pull-mode transaction flooding, SCP state).
+//! Both directions: our listener and its connect, its listener and our connect (traffic
+//! within each side's flow-control credit, and a corrupted MAC answered with ERR_AUTH and a
+//! drop); and its connect to a node of a running localnet (pull-mode transaction flooding,
+//! SCP state).
 
 #![allow(clippy::unwrap_used)]
 
@@ -105,7 +107,19 @@ fn check_ours(s: &Summary) {
     );
 }
 
+/// The JS peer's view of a run where both sides send `N` transactions and answer
+/// GET_SCP_STATE with 3 SCP messages.
 fn check_js(done: &Value, ok: bool) {
+    // Our sender kept within the credit the JS peer granted: every flood message it got
+    // from us (N transactions, the SCP state answer) was counted against its grants.
+    assert_eq!(
+        done["creditViolations"], 0,
+        "we exceeded the JS peer's credit: {done}"
+    );
+    assert!(
+        done["floodReceived"].as_u64().unwrap() >= N + 3,
+        "the JS peer counted our flood messages against its credit: {done}"
+    );
     assert!(ok, "JS harness failed: {done}");
     assert_eq!(done["received"], N, "{done}");
     assert_eq!(done["sent"], N, "{done}");
@@ -190,6 +204,26 @@ async fn their_connect_to_our_listener() {
     check_js(&done, ok);
 }
 
+/// What both sides saw when the JS peer sent 100 good transactions and then one with a
+/// corrupted MAC: we took the 100, refused the 101st and closed after an ERROR_MSG
+/// ERR_AUTH "unexpected MAC", which the JS peer received before the close.
+fn check_corrupt_mac(s: &Summary, done: &Value, ok: bool) {
+    assert!(s.authenticated, "{s:?}");
+    assert_eq!(
+        s.received_tx, 100,
+        "the 100 good transactions arrived first: {s:?}"
+    );
+    assert_eq!(s.closed.as_deref(), Some("unexpected MAC"), "{s:?}");
+    assert!(ok, "{done}");
+    assert_eq!(done["corruptMacRejected"], true, "{done}");
+    assert_eq!(done["sent"], 100, "{done}");
+    assert_eq!(
+        done["remoteErrors"],
+        serde_json::json!([{ "code": "errAuth", "msg": "unexpected MAC" }]),
+        "our ERROR_MSG before the drop: {done}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_that_corrupts_a_mac_is_dropped() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -218,15 +252,30 @@ async fn a_peer_that_corrupts_a_mac_is_dropped() {
     )
     .await
     .unwrap();
-    assert!(s.authenticated);
-    assert_eq!(
-        s.received_tx, 100,
-        "the 100 good transactions arrived first: {s:?}"
-    );
-    assert_eq!(s.closed.as_deref(), Some("unexpected MAC"), "{s:?}");
     let (done, ok) = js.finish().await;
-    assert!(ok, "{done}");
-    assert_eq!(done["corruptMacRejected"], true, "{done}");
+    check_corrupt_mac(&s, &done, ok);
+}
+
+/// The same with roles swapped: we connect to the JS listener, which corrupts a MAC.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_that_corrupts_a_mac_is_dropped() {
+    let mut js = Js::spawn(&["listen", "--port", "0", "--corrupt-mac-after", "100"]);
+    let port = js.until("listening").await["port"].as_u64().unwrap();
+    let mut out = Vec::new();
+    let opts = Options {
+        print_messages: false,
+        ..Options::default()
+    };
+    let s = single::connect(
+        &format!("127.0.0.1:{port}"),
+        opts,
+        &mut out,
+        std::future::pending(),
+    )
+    .await
+    .unwrap();
+    let (done, ok) = js.finish().await;
+    check_corrupt_mac(&s, &done, ok);
 }
 
 /// A counter from the node's Prometheus text (0 if absent).
