@@ -402,7 +402,13 @@ impl Raw {
     }
 
     fn hello(&self, f: &HelloFields) -> Vec<u8> {
-        let msg = StellarMessage::Hello(Hello {
+        let mut out = Vec::new();
+        write_frame(&mut out, 0, &Self::hello_message(f).to_vec(), zero_mac);
+        out
+    }
+
+    fn hello_message(f: &HelloFields) -> StellarMessage<'_> {
+        StellarMessage::Hello(Hello {
             ledger_version: f.ledger_version,
             overlay_version: f.overlay_version,
             overlay_min_version: f.overlay_min_version,
@@ -416,10 +422,7 @@ impl Raw {
                 sig: &f.cert_sig,
             },
             nonce: &f.nonce,
-        });
-        let mut out = Vec::new();
-        write_frame(&mut out, 0, &msg.to_vec(), zero_mac);
-        out
+        })
     }
 
     /// Reads the peer's HELLO from its output and derives the keys.
@@ -1404,23 +1407,8 @@ fn the_initiator_checks_the_acceptors_hello_the_same_way() {
 fn a_second_hello_after_authentication_is_dropped() {
     let (mut side, mut raw) = authenticated_acceptor();
     let f = raw.hello_fields();
-    let hello = StellarMessage::Hello(Hello {
-        ledger_version: f.ledger_version,
-        overlay_version: f.overlay_version,
-        overlay_min_version: f.overlay_min_version,
-        network_id: &f.network_id,
-        version_str: &f.version_str,
-        listening_port: f.listening_port,
-        peer_id: &f.peer_id,
-        cert: AuthCertView {
-            pubkey: &f.cert_pubkey,
-            expiration: f.cert_expiration,
-            sig: &f.cert_sig,
-        },
-        nonce: &f.nonce,
-    });
     // Correctly sequenced and MACed: only its being a HELLO is wrong.
-    let frame = raw.frame(&hello);
+    let frame = raw.frame(&Raw::hello_message(&f));
     feed(&mut side.peer, Instant::ZERO, &frame);
     side.drain(Instant::ZERO);
     let out = side.out(Instant::ZERO);

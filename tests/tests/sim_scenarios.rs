@@ -345,17 +345,21 @@ fn thirty_nodes_discover_each_other_keep_preferred_peers_and_refuse_a_banned_one
     );
 }
 
-#[test]
-fn a_partition_stops_flooding_and_healing_resumes_it() {
-    let mut net = Network::new(config(17));
+/// Two random 4-regular halves of 20 nodes joined by three links, connected.
+fn two_halves(seed: u64) -> (Network, Vec<usize>, Vec<usize>) {
+    let mut net = Network::new(config(seed));
     net.random_regular(20, 4);
     net.random_regular(20, 4);
     for (x, y) in [(0, 20), (5, 25), (10, 30)] {
         net.connect(x, y);
     }
     net.run_for(Duration::from_secs(2));
-    let left: Vec<usize> = (0..20).collect();
-    let right: Vec<usize> = (20..40).collect();
+    (net, (0..20).collect(), (20..40).collect())
+}
+
+#[test]
+fn a_partition_stops_flooding_and_healing_resumes_it() {
+    let (mut net, left, right) = two_halves(17);
     net.partition(&left, &right);
     let k = net.inject_scp(3, 1);
     net.run_for(Duration::from_secs(5));
@@ -379,16 +383,8 @@ fn a_partition_stops_flooding_and_healing_resumes_it() {
 /// the nodes' output crosses and the message reaches everyone over the same connections.
 #[test]
 fn a_silent_partition_holds_messages_back_until_it_heals() {
-    let mut net = Network::new(config(18));
-    net.random_regular(20, 4);
-    net.random_regular(20, 4);
-    for (x, y) in [(0, 20), (5, 25), (10, 30)] {
-        net.connect(x, y);
-    }
-    net.run_for(Duration::from_secs(2));
+    let (mut net, left, right) = two_halves(18);
     let links = authenticated_links(&net);
-    let left: Vec<usize> = (0..20).collect();
-    let right: Vec<usize> = (20..40).collect();
     net.partition_silently(&left, &right);
     let k = net.inject_scp(3, 1);
     net.run_for(Duration::from_secs(5));
