@@ -8,7 +8,8 @@ use std::sync::Arc;
 use js_sys::{Function, Reflect, Uint8Array};
 use overlay_core::auth::shared_key;
 use overlay_core::flood::sha256;
-use overlay_core::wire::{Hash, StellarMessage};
+use overlay_core::peer::State as PeerState;
+use overlay_core::wire::{AUTH_FLAGS, DontHave, ErrorMsg, Hash, MessageType, StellarMessage};
 use overlay_core::{
     AcceptAll, AuthCert, DropReason, Event, Instant, LocalNode, NetworkId, NodeKey, Peer,
     PeerConfig, PeerSetup, Role, WallClock,
@@ -58,21 +59,46 @@ fn clear_timeout(id: &JsValue) {
     }
 }
 
+/// Whether the core checked a received frame's sequence and MAC before acting on it
+/// (`Peer`'s receive path, as stellar-core's `Peer::recvAuthenticatedMessage`): once the MAC
+/// keys exist — from the remote's HELLO on, state GOT_HELLO — every frame but ERROR_MSG,
+/// which may come un-MACed. The HELLO that brings the keys arrives in CONNECTED and is never
+/// MACed.
+fn mac_checked(state_at_receipt: PeerState, ty: MessageType) -> bool {
+    state_at_receipt >= PeerState::GotHello && ty != MessageType::ErrorMsg
+}
+
+/// `macOk` of a received message: `true` if its sequence and MAC were checked (a frame that
+/// fails the check is never reported as a message: the connection closes, and the `closed`
+/// event says `macOk: false`), `null` if the protocol does not MAC it.
+fn mac_ok(checked: bool) -> JsValue {
+    if checked {
+        JsValue::TRUE
+    } else {
+        JsValue::NULL
+    }
+}
+
+fn credit_fields(peer: &Peer) -> [(&'static str, JsValue); 4] {
+    let (im, ib) = peer.inbound_credit();
+    let (om, ob) = peer.outbound_credit();
+    [
+        ("inboundMessages", u(im)),
+        ("inboundBytes", u(ib)),
+        ("outboundMessages", u(om)),
+        ("outboundBytes", u(ob)),
+    ]
+}
+
+/// Turns a peer's events into the plain objects handed to `onEvent`.
 #[derive(Debug)]
-struct State {
-    ws: WebSocket,
-    on_event: Function,
+struct Reporter {
     local: Arc<LocalNode>,
     /// The cert our HELLO carries (shown step by step in the page).
     cert: Option<AuthCert>,
-    target: Option<SocketAddr>,
-    url: String,
-    peer: Option<Peer>,
-    /// `Date.now()` at creation: the peer's monotonic clock starts there.
-    origin_ms: f64,
-    timer: Option<JsValue>,
-    timer_cb: Option<Closure<dyn FnMut()>>,
     raw: bool,
+    /// Received frames whose sequence and MAC the core verified (reported ones).
+    macs_verified: u64,
     closed: bool,
     /// The WebSocket's close code and reason, once it closed.
     ws_close: Option<(u16, String)>,
@@ -81,31 +107,72 @@ struct State {
     out: Vec<JsValue>,
 }
 
-impl State {
-    fn now(&self) -> Instant {
-        Instant::from_micros(((now_ms() - self.origin_ms).max(0.0) * 1000.0) as u64)
+impl Reporter {
+    fn new(local: Arc<LocalNode>) -> Self {
+        Reporter {
+            local,
+            cert: None,
+            raw: false,
+            macs_verified: 0,
+            closed: false,
+            ws_close: None,
+            out: Vec::new(),
+        }
     }
 
-    fn credit_fields(peer: &Peer) -> [(&'static str, JsValue); 4] {
-        let (im, ib) = peer.inbound_credit();
-        let (om, ob) = peer.outbound_credit();
-        [
-            ("inboundMessages", u(im)),
-            ("inboundBytes", u(ib)),
-            ("outboundMessages", u(om)),
-            ("outboundBytes", u(ob)),
-        ]
+    /// The `message` event for the frame `peer` processed last, if it is of type `ty`: a
+    /// delivered message, or the handshake's HELLO or AUTH (the decoder lends the frame
+    /// until the next `poll` either way).
+    fn frame_event(&mut self, peer: &Peer, ty: MessageType, checked: bool) -> Option<JsValue> {
+        let m = peer
+            .last_message()
+            .filter(|m| m.message.message_type() == ty)?;
+        if checked {
+            self.macs_verified += 1;
+        }
+        let mut f = vec![
+            ("type", s("message")),
+            ("messageType", s(ty.name())),
+            // An unchecked frame's sequence field means nothing (HELLO sends 0).
+            (
+                "sequence",
+                if checked {
+                    u(m.sequence)
+                } else {
+                    JsValue::NULL
+                },
+            ),
+            ("size", n(m.frame_len as u32)),
+            ("macOk", mac_ok(checked)),
+            ("summary", summary(&m.message)),
+            (
+                "raw",
+                if self.raw {
+                    s(hex(m.raw))
+                } else {
+                    JsValue::UNDEFINED
+                },
+            ),
+        ];
+        f.extend(credit_fields(peer));
+        Some(obj(&f))
     }
 
-    /// Drains the peer: events (as JS objects into `out`), then writes, then the timer.
-    fn drive(&mut self) {
-        let now = self.now();
-        let Some(peer) = self.peer.as_mut() else {
-            return;
-        };
-        while let Some(ev) = peer.poll(now, &mut AcceptAll) {
-            let js = match ev {
+    /// Drains the peer's events into `out`, answering latency pings on the way.
+    fn drain(&mut self, peer: &mut Peer, now: Instant) {
+        loop {
+            // The state a frame was received in decides whether its MAC was checked; only
+            // the frame behind an event can change it.
+            let before = peer.state();
+            let Some(ev) = peer.poll(now, &mut AcceptAll) else {
+                break;
+            };
+            match ev {
                 Event::Hello(r) => {
+                    let checked = mac_checked(before, MessageType::Hello);
+                    if let Some(m) = self.frame_event(peer, MessageType::Hello, checked) {
+                        self.out.push(m);
+                    }
                     let local = &self.local;
                     let cert = self.cert.map_or(([0; 32], 0), |c| (c.pubkey, c.expiration));
                     let hello = obj(&[
@@ -119,7 +186,13 @@ impl State {
                         ("certExpiration", u(r.cert_expiration)),
                         ("certPubkey", s(hex(&r.cert_pubkey))),
                         ("nonce", s(hex(&r.nonce))),
+                        // Our HELLO: what the peer sent from `local`.
                         ("localNode", s(local.node_id().to_string())),
+                        ("localVersionStr", s(local.version_str.as_str())),
+                        ("localLedgerVersion", n(local.ledger_version)),
+                        ("localOverlayVersion", n(local.overlay_version)),
+                        ("localOverlayMinVersion", n(local.overlay_min_version)),
+                        ("localListeningPort", n(local.listening_port)),
                         ("localNonce", s(hex(peer.local_nonce()))),
                         ("localCertPubkey", s(hex(&cert.0))),
                         ("localCertExpiration", u(cert.1)),
@@ -136,69 +209,115 @@ impl State {
                             ("recvKeyFingerprint", s(fingerprint(&keys.recv_raw))),
                         ]));
                     }
-                    continue;
                 }
-                Event::Authenticated(r) => obj(&[
-                    ("type", s("authenticated")),
-                    ("node", s(r.node_id.to_string())),
-                    ("versionStr", s(r.version_str())),
-                    ("overlayVersion", n(r.overlay_version)),
-                    ("overlayMinVersion", n(r.overlay_min_version)),
-                    ("grantMessages", u(peer.inbound_credit().0)),
-                    ("grantBytes", u(peer.inbound_credit().1)),
-                ]),
+                Event::Authenticated(r) => {
+                    let checked = mac_checked(before, MessageType::Auth);
+                    if let Some(m) = self.frame_event(peer, MessageType::Auth, checked) {
+                        self.out.push(m);
+                    }
+                    let flags = peer.last_message().and_then(|m| match m.message {
+                        StellarMessage::Auth(a) => Some(a.flags),
+                        _ => None,
+                    });
+                    let (grant_messages, grant_bytes) = peer.inbound_credit();
+                    self.out.push(obj(&[
+                        ("type", s("authenticated")),
+                        ("node", s(r.node_id.to_string())),
+                        ("versionStr", s(r.version_str())),
+                        ("overlayVersion", n(r.overlay_version)),
+                        ("overlayMinVersion", n(r.overlay_min_version)),
+                        ("authFlags", flags.map_or(JsValue::NULL, n)),
+                        ("localAuthFlags", n(AUTH_FLAGS)),
+                        ("grantMessages", u(grant_messages)),
+                        ("grantBytes", u(grant_bytes)),
+                    ]));
+                }
                 Event::CreditGranted(g) => {
+                    if mac_checked(before, MessageType::SendMoreExtended) {
+                        self.macs_verified += 1;
+                    }
                     let mut f = vec![
                         ("type", s("credit")),
                         ("messages", n(g.num_messages)),
                         ("bytes", n(g.num_bytes)),
                     ];
-                    f.extend(Self::credit_fields(peer));
-                    obj(&f)
+                    f.extend(credit_fields(peer));
+                    self.out.push(obj(&f));
                 }
                 Event::Message(m) => {
-                    let mut f = vec![
-                        ("type", s("message")),
-                        ("messageType", s(m.message.message_type().name())),
-                        ("sequence", u(m.sequence)),
-                        ("size", n(m.frame_len as u32)),
-                        // A message only reaches here once its sequence and MAC verified.
-                        ("macOk", JsValue::TRUE),
-                        ("summary", summary(&m.message)),
-                        (
-                            "raw",
-                            if self.raw {
-                                s(hex(m.raw))
-                            } else {
-                                JsValue::UNDEFINED
-                            },
-                        ),
-                    ];
+                    let ty = m.message.message_type();
                     let reply = match m.message {
                         StellarMessage::GetScpQuorumSet(h) => Some(*h),
                         _ => None,
                     };
-                    f.extend(Self::credit_fields(peer));
-                    self.out.push(obj(&f));
+                    if let Some(m) = self.frame_event(peer, ty, mac_checked(before, ty)) {
+                        self.out.push(m);
+                    }
                     // Answer latency pings at once, as any node does.
                     if let Some(h) = reply {
                         let _ = peer.send(
                             now,
-                            &StellarMessage::DontHave(overlay_core::wire::DontHave {
-                                message_type: overlay_core::wire::MessageType::ScpQuorumSet,
+                            &StellarMessage::DontHave(DontHave {
+                                message_type: MessageType::ScpQuorumSet,
                                 req_hash: &h,
                             }),
                         );
                     }
-                    continue;
                 }
                 Event::Closed(reason) => {
+                    if let DropReason::RemoteError { code, msg } = &reason {
+                        // The remote's ERROR_MSG; its frame went with the receive buffer.
+                        let checked = mac_checked(before, MessageType::ErrorMsg);
+                        let mut f = vec![
+                            ("type", s("message")),
+                            ("messageType", s(MessageType::ErrorMsg.name())),
+                            ("sequence", JsValue::NULL),
+                            ("size", JsValue::NULL),
+                            ("macOk", mac_ok(checked)),
+                            (
+                                "summary",
+                                summary(&StellarMessage::ErrorMsg(ErrorMsg::new(*code, msg))),
+                            ),
+                            ("raw", JsValue::UNDEFINED),
+                        ];
+                        f.extend(credit_fields(peer));
+                        self.out.push(obj(&f));
+                    }
                     self.closed = true;
-                    closed_event(&reason, self.ws_close.as_ref())
+                    let ev = closed_event(&reason, self.ws_close.as_ref(), self.macs_verified);
+                    self.out.push(ev);
                 }
-            };
-            self.out.push(js);
+            }
         }
+    }
+}
+
+#[derive(Debug)]
+struct State {
+    ws: WebSocket,
+    on_event: Function,
+    target: Option<SocketAddr>,
+    url: String,
+    peer: Option<Peer>,
+    /// `Date.now()` at creation: the peer's monotonic clock starts there.
+    origin_ms: f64,
+    timer: Option<JsValue>,
+    timer_cb: Option<Closure<dyn FnMut()>>,
+    rep: Reporter,
+}
+
+impl State {
+    fn now(&self) -> Instant {
+        Instant::from_micros(((now_ms() - self.origin_ms).max(0.0) * 1000.0) as u64)
+    }
+
+    /// Drains the peer: events (as JS objects), then writes, then the timer.
+    fn drive(&mut self) {
+        let now = self.now();
+        let Some(peer) = self.peer.as_mut() else {
+            return;
+        };
+        self.rep.drain(peer, now);
         let mut buf = Vec::new();
         while peer.poll_transmit(now, &mut buf) > 0 {
             if self.ws.ready_state() == WebSocket::OPEN {
@@ -209,32 +328,42 @@ impl State {
             }
             buf.clear();
         }
-        if self.closed {
+        if self.rep.closed {
             let _ = self.ws.close();
         }
     }
 }
 
 /// The `closed` event; `ws` is the WebSocket close (code, reason) if the bridge closed
-/// first (e.g. "target not allowed", "cannot reach target").
-fn closed_event(reason: &DropReason, ws: Option<&(u16, String)>) -> JsValue {
+/// first (e.g. "target not allowed", "cannot reach target"); `macs_verified` counts the
+/// received frames whose MAC was checked.
+fn closed_event(reason: &DropReason, ws: Option<&(u16, String)>, macs_verified: u64) -> JsValue {
+    let mac_ok = if matches!(
+        reason,
+        DropReason::BadMac | DropReason::UnexpectedSequence { .. }
+    ) {
+        JsValue::FALSE
+    } else if macs_verified > 0 {
+        JsValue::TRUE
+    } else {
+        // Closed before any MACed frame arrived.
+        JsValue::NULL
+    };
     obj(&[
         ("type", s("closed")),
         ("reason", s(reason.to_string())),
         ("wsCode", ws.map_or(JsValue::NULL, |w| n(w.0))),
         ("wsReason", ws.map_or(JsValue::NULL, |w| s(&w.1))),
+        // The ERROR_MSG's code: the remote's, or the one we sent.
         (
             "errorCode",
-            reason.error().map_or(JsValue::NULL, |c| s(c.name())),
+            match reason {
+                DropReason::RemoteError { code, .. } => s(code.name()),
+                _ => reason.error().map_or(JsValue::NULL, |c| s(c.name())),
+            },
         ),
         ("byRemote", JsValue::from_bool(reason.by_remote())),
-        (
-            "macOk",
-            JsValue::from_bool(!matches!(
-                reason,
-                DropReason::BadMac | DropReason::UnexpectedSequence { .. }
-            )),
-        ),
+        ("macOk", mac_ok),
     ])
 }
 
@@ -242,7 +371,7 @@ fn closed_event(reason: &DropReason, ws: Option<&(u16, String)>) -> JsValue {
 fn flush(state: &Rc<RefCell<State>>) {
     let (events, cb) = {
         let mut st = state.borrow_mut();
-        (std::mem::take(&mut st.out), st.on_event.clone())
+        (std::mem::take(&mut st.rep.out), st.on_event.clone())
     };
     for ev in events {
         let _ = cb.call1(&JsValue::NULL, &ev);
@@ -258,7 +387,7 @@ fn step(state: &Rc<RefCell<State>>) {
             clear_timeout(&t);
         }
         let deadline = st.peer.as_ref().and_then(Peer::poll_timeout);
-        if let (Some(d), false) = (deadline, st.closed) {
+        if let (Some(d), false) = (deadline, st.rep.closed) {
             let wait_ms = (d.as_micros() as f64 / 1000.0 - (now_ms() - st.origin_ms)).max(0.0);
             let weak = Rc::downgrade(state);
             let cb = Closure::<dyn FnMut()>::new(move || {
@@ -299,6 +428,7 @@ impl BrowserPeer {
         url: &str,
         target: &str,
         passphrase: &str,
+        #[wasm_bindgen(js_name = onEvent, unchecked_param_type = "(event: PeerEvent) => void")]
         on_event: Function,
     ) -> Result<BrowserPeer, JsValue> {
         let key = NodeKey::from_seed(random32()?);
@@ -309,18 +439,13 @@ impl BrowserPeer {
         let state = Rc::new(RefCell::new(State {
             ws: ws.clone(),
             on_event,
-            local,
-            cert: None,
             target: target.parse().ok(),
             url: url.to_string(),
             peer: None,
             origin_ms: now_ms(),
             timer: None,
             timer_cb: None,
-            raw: false,
-            closed: false,
-            ws_close: None,
-            out: Vec::new(),
+            rep: Reporter::new(local),
         }));
         let mut callbacks = Vec::new();
 
@@ -335,9 +460,9 @@ impl BrowserPeer {
                 match nonce {
                     Ok(nonce) => {
                         let remote = st.target.or_else(|| "127.0.0.1:11625".parse().ok());
-                        let local = Arc::clone(&st.local);
+                        let local = Arc::clone(&st.rep.local);
                         let cert = local.issue_cert(unix);
-                        st.cert = Some(cert);
+                        st.rep.cert = Some(cert);
                         st.peer = Some(Peer::new(
                             PeerSetup {
                                 role: Role::Initiator,
@@ -351,11 +476,15 @@ impl BrowserPeer {
                             now,
                         ));
                         let url = st.url.clone();
-                        st.out.push(obj(&[("type", s("open")), ("url", s(url))]));
+                        st.rep
+                            .out
+                            .push(obj(&[("type", s("open")), ("url", s(url))]));
                         true
                     }
                     Err(e) => {
-                        st.out.push(obj(&[("type", s("error")), ("message", e)]));
+                        st.rep
+                            .out
+                            .push(obj(&[("type", s("error")), ("message", e)]));
                         false
                     }
                 }
@@ -402,19 +531,24 @@ impl BrowserPeer {
             let Some(state) = weak.upgrade() else { return };
             {
                 let mut st = state.borrow_mut();
-                if !st.closed {
+                if !st.rep.closed {
                     let close = ev
                         .dyn_into::<CloseEvent>()
                         .map(|c| (c.code(), c.reason()))
                         .unwrap_or((0, String::new()));
-                    st.ws_close = Some(close);
+                    st.rep.ws_close = Some(close);
                     let now = st.now();
                     match st.peer.as_mut() {
                         Some(p) => p.close(now, DropReason::RemoteClosed),
                         None => {
-                            st.closed = true;
-                            let ev = closed_event(&DropReason::RemoteClosed, st.ws_close.as_ref());
-                            st.out.push(ev);
+                            let rep = &mut st.rep;
+                            rep.closed = true;
+                            let ev = closed_event(
+                                &DropReason::RemoteClosed,
+                                rep.ws_close.as_ref(),
+                                rep.macs_verified,
+                            );
+                            rep.out.push(ev);
                         }
                     }
                 }
@@ -433,13 +567,13 @@ impl BrowserPeer {
     /// Our node ID (a fresh identity per page load).
     #[wasm_bindgen(js_name = nodeId)]
     pub fn node_id(&self) -> String {
-        self.state.borrow().local.node_id().to_string()
+        self.state.borrow().rep.local.node_id().to_string()
     }
 
     /// Include each message's raw XDR (hex) in its event.
     #[wasm_bindgen(js_name = setRaw)]
     pub fn set_raw(&self, on: bool) {
-        self.state.borrow_mut().raw = on;
+        self.state.borrow_mut().rep.raw = on;
     }
 
     /// Whether the handshake completed.
@@ -472,12 +606,13 @@ impl BrowserPeer {
         self.send(&StellarMessage::GetTxSet(&h))
     }
 
-    /// Credit both ways and time spent without credit.
+    /// Credit both ways and time spent without credit (`null` before the WebSocket opened).
+    #[wasm_bindgen(unchecked_return_type = "PeerCredit | null")]
     pub fn credit(&self) -> JsValue {
         let st = self.state.borrow();
         match st.peer.as_ref() {
             Some(p) => {
-                let mut f = State::credit_fields(p).to_vec();
+                let mut f = credit_fields(p).to_vec();
                 f.push((
                     "msWithoutCredit",
                     u(p.time_without_credit(st.now()).as_millis() as u64),
@@ -514,7 +649,7 @@ impl BrowserPeer {
                 .ok_or_else(|| JsValue::from_str("not connected yet"))?;
             peer.send(now, msg)
                 .map_err(|e| JsValue::from_str(&e.to_string()))?;
-            st.out.push(obj(&[
+            st.rep.out.push(obj(&[
                 ("type", s("sent")),
                 ("messageType", s(msg.message_type().name())),
             ]));

@@ -149,8 +149,8 @@ impl Simulation {
         self.net.everywhere() as u32
     }
 
-    /// A node's counters (see `SimNodeMetrics`).
-    #[wasm_bindgen(js_name = nodeMetrics)]
+    /// A node's counters (`null` if there is no node `node`).
+    #[wasm_bindgen(js_name = nodeMetrics, unchecked_return_type = "SimNodeMetrics | null")]
     pub fn node_metrics(&self, node: u32) -> JsValue {
         let Some(nd) = self.net.nodes.get(node as usize) else {
             return JsValue::NULL;
@@ -177,6 +177,7 @@ impl Simulation {
     }
 
     /// Every authenticated connection as directed links with the bytes written on them.
+    #[wasm_bindgen(unchecked_return_type = "SimLink[]")]
     pub fn links(&self) -> Array {
         let index: BTreeMap<SocketAddr, usize> = (0..self.net.len())
             .map(|i| (SocketAddr::V4(Network::address(i)), i))
@@ -226,13 +227,13 @@ fn outcome(o: scenarios::Outcome) -> JsValue {
 }
 
 /// The shared SCP-flood scenario (`overlay_core::scenarios::scp_flood`).
-#[wasm_bindgen(js_name = scenarioScpFlood)]
+#[wasm_bindgen(js_name = scenarioScpFlood, unchecked_return_type = "ScenarioOutcome")]
 pub fn scenario_scp_flood(seed: u32, nodes: u32) -> JsValue {
     outcome(scenarios::scp_flood(seed.into(), nodes as usize))
 }
 
 /// The shared pull-mode transaction-flood scenario (`overlay_core::scenarios::tx_flood`).
-#[wasm_bindgen(js_name = scenarioTxFlood)]
+#[wasm_bindgen(js_name = scenarioTxFlood, unchecked_return_type = "ScenarioOutcome")]
 pub fn scenario_tx_flood(seed: u32, nodes: u32, txs: u32) -> JsValue {
     outcome(scenarios::tx_flood(seed.into(), nodes as usize, txs.into()))
 }

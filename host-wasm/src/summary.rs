@@ -87,6 +87,15 @@ pub fn summary(msg: &StellarMessage<'_>) -> JsValue {
         StellarMessage::SendMoreExtended(g) => {
             obj(&[("messages", n(g.num_messages)), ("bytes", n(g.num_bytes))])
         }
+        StellarMessage::Hello(h) => obj(&[
+            ("node", s(NodeId(*h.peer_id).to_string())),
+            ("versionStr", s(String::from_utf8_lossy(h.version_str))),
+            ("ledgerVersion", n(h.ledger_version)),
+            ("overlayVersion", n(h.overlay_version)),
+            ("overlayMinVersion", n(h.overlay_min_version)),
+            ("listeningPort", n(h.listening_port)),
+        ]),
+        StellarMessage::Auth(a) => obj(&[("flags", n(a.flags))]),
         StellarMessage::ErrorMsg(e) => obj(&[
             ("code", s(e.code.name())),
             ("msg", s(String::from_utf8_lossy(e.msg))),

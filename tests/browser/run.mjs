@@ -92,7 +92,12 @@ try {
       errors: ev.filter((e) => e.type === 'error'),
       messageCounts: counts,
       scp: ev.filter((e) => e.messageType === 'SCP_MESSAGE').slice(0, 5),
-      allMacOk: ev.filter((e) => e.type === 'message').every((e) => e.macOk === true),
+      // MAC checks: the HELLO is never MACed (null); every message after AUTH completed is
+      // verified (true). With no 'authenticated' event the HELLO falls in and fails it.
+      helloMacOk: ev.filter((e) => e.type === 'message' && e.messageType === 'HELLO').map((e) => e.macOk),
+      postAuthMessages: ev.slice(ev.findIndex((e) => e.type === 'authenticated') + 1).filter((e) => e.type === 'message').length,
+      postAuthMacOk: ev.slice(ev.findIndex((e) => e.type === 'authenticated') + 1)
+        .filter((e) => e.type === 'message').every((e) => e.macOk === true),
     };
   });
   console.log(JSON.stringify({ outcome, pageErrors, ...report }));

@@ -105,12 +105,16 @@ async fn a_browser_peer_handshakes_with_a_native_node_through_the_bridge() {
         r["keys"]["recvKeyFingerprint"]
     );
     assert!(r["authenticated"]["grantMessages"].as_u64().unwrap() > 0);
-    // SCP messages arrived, MAC-checked, decoded.
+    // The node's AUTH asked for flow control in bytes, as stellar-core v25 does.
+    assert_eq!(r["authenticated"]["authFlags"], 200, "{r:#}");
+    // SCP messages arrived, MAC-checked, decoded; the one HELLO is reported as not MACed.
     assert!(
         r["messageCounts"]["SCP_MESSAGE"].as_u64().unwrap() >= 3,
         "{r:#}"
     );
-    assert_eq!(r["allMacOk"], true);
+    assert_eq!(r["helloMacOk"], serde_json::json!([null]), "{r:#}");
+    assert!(r["postAuthMessages"].as_u64().unwrap() >= 3, "{r:#}");
+    assert_eq!(r["postAuthMacOk"], true, "{r:#}");
     let scp = &r["scp"][0]["summary"];
     assert!(scp["node"].as_str().unwrap().starts_with('G'));
     assert!(scp["slot"].as_u64().unwrap() >= 1);

@@ -100,6 +100,13 @@ test("Live view: handshake, a stream of messages, moving gauges, a drop with its
   assert.match(hello, /their cert expires/);
   assert.match(hello, new RegExp(info.nodes[0].id.slice(0, 6)));
   assert.match(await page.textContent("[data-step=keys]"), /[0-9a-f]{16}…/);
+  // Both HELLOs in full (ours too), and the node's AUTH flags as received.
+  const helloValues = await page.$$eval("[data-step=hello] .hello-grid .v", (els) => els.map((e) => e.textContent));
+  assert.equal(helloValues.length, 14, `HELLO fields: ${helloValues}`);
+  assert.ok(!helloValues.includes("–"), `every HELLO field has a value: ${helloValues}`);
+  assert.match(await page.textContent("[data-testid=auth-flags]"), /^theirs 200 \(flow control in bytes\) · ours 200/);
+  // The HELLO's row says it is not MACed.
+  await page.waitForSelector("[data-testid=messages] td[data-mac=none]", { timeout: 5_000 });
   const g0 = await gauges(page);
   await page.waitForFunction(() => Number(document.querySelector("[data-testid=stream-count]")?.dataset.count ?? 0) >= 20, null, { timeout: 30_000 });
   const types = await page.$$eval(".filters [data-type]", (els) => els.map((e) => [e.dataset.type, Number(e.querySelector(".n")?.textContent?.replace(/,/g, "") ?? 0)]));
@@ -108,6 +115,14 @@ test("Live view: handshake, a stream of messages, moving gauges, a drop with its
   assert.ok(seen.includes("SCP_MESSAGE"), `SCP messages arrive: ${seen}`);
   const rows = await page.locator("[data-testid=messages] tbody tr").count();
   assert.ok(rows >= 20, `${rows} rows`);
+  // MAC column: HELLO and ERROR_MSG are not MACed, every other received message verified.
+  const macs = await page.$$eval("[data-testid=messages] tbody tr", (trs) =>
+    trs.map((tr) => [tr.querySelector(".badge")?.textContent ?? "", tr.querySelector("td[data-mac]")?.getAttribute("data-mac") ?? null]),
+  );
+  for (const [type, mac] of macs) {
+    const want = type.startsWith("→") ? null : type === "HELLO" || type === "ERROR_MSG" ? "none" : "verified";
+    assert.equal(mac, want, `MAC column of ${type}`);
+  }
   // Raw XDR on demand: open a row.
   await page.locator("[data-testid=messages] tbody tr").first().click();
   await page.waitForSelector(".detail pre.hex");
@@ -128,6 +143,8 @@ test("Live view: handshake, a stream of messages, moving gauges, a drop with its
   await page.waitForSelector("[data-testid=drop-reason]", { timeout: 15_000 });
   const reason = await page.textContent("[data-testid=drop-reason]");
   assert.match(reason, /dropped by user/i);
+  assert.equal(await page.textContent("[data-testid=drop-macs]"), "all verified");
+  await page.waitForSelector(".filters [data-type=ERROR_MSG]", { timeout: 5_000 });
   await page.screenshot({ path: path.join(shots, "live-dropped.png") });
   noErrors(errs, "live");
   await page.close();

@@ -3,7 +3,7 @@
 // flow-control credit both ways, SCP progress per validator, the node's PEERS and why the
 // connection ended.
 
-import { BrowserPeer, type PeerEvent } from "host-wasm";
+import { BrowserPeer, type MessageSummary, type PeerCredit, type PeerEvent } from "host-wasm";
 import { localnet, PASSPHRASES, type LocalnetInfo } from "../env";
 import { wasmReady } from "../wasm";
 import { classOf, copy, field, fmtBytes, fmtMs, fmtNum, h, shortId, toast } from "../ui/dom";
@@ -18,8 +18,9 @@ interface Row {
   type: string;
   seq: number | null;
   size: number | null;
+  /** Received: true = verified, null = not MACed (HELLO, ERROR_MSG); unused for sent rows. */
   macOk: boolean | null;
-  summary: unknown;
+  summary: MessageSummary;
   raw: string | undefined;
 }
 
@@ -33,12 +34,31 @@ interface Target {
 const MAX_ROWS = 5000;
 const SHOWN_ROWS = 300;
 const PHASES = ["NOMINATE", "PREPARE", "CONFIRM", "EXTERNALIZE"] as const;
+/** AUTH's `flags` value stellar-core requires: AUTH_MSG_FLAG_FLOW_CONTROL_BYTES_REQUESTED. */
+const AUTH_FLAG_FLOW_CONTROL_BYTES = 200;
 
-function summaryText(type: string, s: any): string {
+function authFlagsText(flags: number | null): string {
+  if (flags === null) return "–";
+  return flags === AUTH_FLAG_FLOW_CONTROL_BYTES ? `${flags} (flow control in bytes)` : String(flags);
+}
+
+/** The MAC column: verified, not MACed (HELLO, ERROR_MSG), or failed; nothing for sent rows. */
+function macCell(r: Row): HTMLElement {
+  if (r.dir === "out") return h("td", {});
+  if (r.macOk === true) return h("td", { class: "ok", title: "sequence and HMAC-SHA256 verified", "data-mac": "verified" }, "✓");
+  if (r.macOk === false) return h("td", { class: "bad", title: "MAC or sequence check failed", "data-mac": "failed" }, "✗");
+  return h("td", { class: "faint", title: "not MACed: HELLO brings the MAC keys, ERROR_MSG may be sent before them", "data-mac": "none" }, "none");
+}
+
+function summaryText(type: string, s: MessageSummary): string {
   if (!s || typeof s !== "object") return "";
   switch (type) {
+    case "HELLO":
+      return `${shortId(s.node ?? "")} · ${s.versionStr} · overlay ${s.overlayMinVersion}–${s.overlayVersion} · ledger ${s.ledgerVersion} · port ${s.listeningPort}`;
+    case "AUTH":
+      return `flags ${s.flags}${s.flags === AUTH_FLAG_FLOW_CONTROL_BYTES ? " (flow control in bytes)" : ""}`;
     case "SCP_MESSAGE":
-      return `${s.statement} slot ${s.slot} · ${shortId(s.node)}${s.txSets?.length ? ` · tx set ${String(s.txSets[0]).slice(0, 10)}…` : ""}`;
+      return `${s.statement} slot ${s.slot} · ${shortId(s.node ?? "")}${s.txSets?.length ? ` · tx set ${String(s.txSets[0]).slice(0, 10)}…` : ""}`;
     case "TRANSACTION":
       return `tx ${String(s.hash).slice(0, 12)}… · source ${s.source ? shortId(s.source) : "?"} · ${s.operations ?? "?"} op`;
     case "FLOOD_ADVERT":
@@ -120,7 +140,7 @@ export async function mountLive(root: HTMLElement): Promise<View> {
   const txSetBtn = h("button", { class: "small", disabled: true, title: "Fetch the tx set named by the latest SCP message" }, "GET_TX_SET");
   const dropBtn = h("button", { class: "small danger", disabled: true, title: "Ask the node's admin API to drop this browser peer" }, "Drop me via admin API");
   let targets: Target[] = [];
-  let lastScp: any = null;
+  let lastScp: MessageSummary | null = null;
 
   async function loadTargets(info: LocalnetInfo | null): Promise<void> {
     targets = [];
@@ -310,7 +330,7 @@ export async function mountLive(root: HTMLElement): Promise<View> {
         h("td", {}, h("span", { class: `badge ${r.dir === "out" ? "sent" : classOf(r.type)}` }, r.dir === "out" ? `→ ${r.type}` : r.type)),
         h("td", { class: "num" }, r.seq ?? ""),
         h("td", { class: "num" }, r.size ?? ""),
-        h("td", { class: r.macOk ? "ok" : "faint", title: r.macOk ? "sequence and HMAC-SHA256 verified" : "" }, r.macOk === null ? "" : r.macOk ? "✓" : "✗"),
+        macCell(r),
         h("td", { class: "sum" }, summaryText(r.type, r.summary)),
       );
       frag.append(tr);
@@ -411,10 +431,10 @@ export async function mountLive(root: HTMLElement): Promise<View> {
   function helloBody(e: Ev<"hello">): Node[] {
     const rowsDef: [string, string, string][] = [
       ["node", shortId(e.localNode, 6), shortId(e.node, 6)],
-      ["version", "browser (host-wasm)", e.versionStr],
-      ["overlay", "–", `${e.overlayMinVersion}–${e.overlayVersion}`],
-      ["ledger ver.", "–", String(e.ledgerVersion)],
-      ["listening", "–", String(e.listeningPort)],
+      ["version", e.localVersionStr, e.versionStr],
+      ["overlay", `${e.localOverlayMinVersion}–${e.localOverlayVersion}`, `${e.overlayMinVersion}–${e.overlayVersion}`],
+      ["ledger ver.", String(e.localLedgerVersion), String(e.ledgerVersion)],
+      ["listening", String(e.localListeningPort), String(e.listeningPort)],
       ["cert key", `${e.localCertPubkey.slice(0, 12)}…`, `${e.certPubkey.slice(0, 12)}…`],
       ["nonce", `${e.localNonce.slice(0, 12)}…`, `${e.nonce.slice(0, 12)}…`],
     ];
@@ -468,7 +488,7 @@ export async function mountLive(root: HTMLElement): Promise<View> {
             h("dt", {}, "overlay"),
             h("dd", {}, `${e.overlayMinVersion}–${e.overlayVersion}`),
             h("dt", {}, "AUTH flags"),
-            h("dd", {}, e.grantBytes > 0 ? "200 (flow control in bytes)" : "0"),
+            h("dd", { "data-testid": "auth-flags" }, `theirs ${authFlagsText(e.authFlags)} · ours ${authFlagsText(e.localAuthFlags)}`),
             h("dt", {}, "we grant"),
             h("dd", {}, `${fmtNum(e.grantMessages)} messages, ${fmtBytes(e.grantBytes)}`),
           ),
@@ -485,8 +505,8 @@ export async function mountLive(root: HTMLElement): Promise<View> {
         credit = { ...credit, inboundMessages: e.inboundMessages, inboundBytes: e.inboundBytes, outboundMessages: e.outboundMessages, outboundBytes: e.outboundBytes };
         creditUpdates++;
         addRow({ dir: "in", type: e.messageType, seq: e.sequence, size: e.size, macOk: e.macOk, summary: e.summary, raw: e.raw });
-        const s = e.summary as any;
-        if (e.messageType === "SCP_MESSAGE" && s) {
+        const s = e.summary;
+        if (e.messageType === "SCP_MESSAGE" && s.node !== undefined && s.slot !== undefined && s.statement !== undefined) {
           lastScp = s;
           qsetBtn.disabled = txSetBtn.disabled = false;
           let m = scp.get(s.node);
@@ -499,10 +519,10 @@ export async function mountLive(root: HTMLElement): Promise<View> {
           for (let i = 0; i < at && s.statement === "EXTERNALIZE"; i++) set.add(PHASES[i]);
           maxSlot = Math.max(maxSlot, s.slot);
         }
-        if (e.messageType === "PEERS" && s?.peers) {
+        if (e.messageType === "PEERS" && s.peers) {
           peersList.replaceChildren(
             h("div", { class: "hint" }, `${s.peers.length} addresses, received ${new Date().toLocaleTimeString()}`),
-            h("ul", { class: "peers-list" }, ...s.peers.map((p: string) => h("li", {}, p))),
+            h("ul", { class: "peers-list" }, ...s.peers.map((p) => h("li", {}, p))),
           );
         }
         break;
@@ -541,7 +561,11 @@ export async function mountLive(root: HTMLElement): Promise<View> {
           h("dt", {}, "error code"),
           h("dd", {}, e.errorCode ?? "–"),
           h("dt", {}, "MACs"),
-          h("dd", {}, e.macOk ? "all verified" : "a MAC or sequence check failed"),
+          h(
+            "dd",
+            { "data-testid": "drop-macs" },
+            e.macOk === true ? "all verified" : e.macOk === false ? "a MAC or sequence check failed" : "none received (closed before the MAC keys)",
+          ),
           h("dt", {}, "lasted"),
           h("dd", {}, `${fmtMs(performance.now() - connectedAt)}, ${fmtNum(rowCount)} messages`),
           lastError ? h("dt", {}, "transport") : null,
@@ -600,7 +624,7 @@ export async function mountLive(root: HTMLElement): Promise<View> {
     setStep("ws", "active");
     const url = `${bridgeIn.value.replace(/\/+$/, "")}/connect?target=${encodeURIComponent(target.peer)}`;
     try {
-      peer = new BrowserPeer(url, target.peer, passSel.value, (ev: PeerEvent) => onEvent(ev));
+      peer = new BrowserPeer(url, target.peer, passSel.value, onEvent);
       peer.setRaw(rawBox.checked);
     } catch (err) {
       setStep("ws", "failed", [h("div", { class: "bad" }, String(err))]);
@@ -612,7 +636,7 @@ export async function mountLive(root: HTMLElement): Promise<View> {
     dropBox.replaceChildren(h("div", {}, h("span", { class: "dot warn" }), "handshaking with ", h("span", { class: "mono" }, target.peer)));
     pollTimer = window.setInterval(() => {
       if (!peer || closed) return;
-      const c = peer.credit() as typeof credit | null;
+      const c: PeerCredit | null = peer.credit();
       if (c) {
         credit = { ...credit, msWithoutCredit: c.msWithoutCredit };
         queueRender();
@@ -631,7 +655,7 @@ export async function mountLive(root: HTMLElement): Promise<View> {
     }
   };
   scpStateBtn.addEventListener("click", guard(() => peer?.sendGetScpState(0)));
-  qsetBtn.addEventListener("click", guard(() => lastScp && peer?.sendGetQuorumSet(lastScp.quorumSet)));
+  qsetBtn.addEventListener("click", guard(() => lastScp?.quorumSet && peer?.sendGetQuorumSet(lastScp.quorumSet)));
   txSetBtn.addEventListener("click", guard(() => lastScp?.txSets?.[0] && peer?.sendGetTxSet(lastScp.txSets[0])));
   dropBtn.addEventListener("click", async () => {
     if (!target?.admin || !peer) return;
