@@ -142,7 +142,8 @@ enum Command {
         /// Seconds of collecting (1..=1800).
         #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=1800))]
         collect_secs: u64,
-        /// Where to write the JSON result; the GraphML goes beside it as .graphml.
+        /// Where to write the JSON result; the GraphML goes beside it as .graphml (or give
+        /// x.graphml: the GraphML goes there and the JSON to x.json).
         #[arg(long, value_name = "FILE")]
         out: std::path::PathBuf,
         /// Where to begin: `start` a survey; `stop` one that is collecting; or `report`

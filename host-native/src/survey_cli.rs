@@ -27,7 +27,9 @@
 //! `inboundPeers` / `outboundPeers` keyed by peer id. `FILE` with the extension `.graphml`
 //! gets the directed graph OverlaySurvey.py writes with networkx: nodes are strkeys with
 //! `version` and the node fields, edges run inbound peer → node and node → outbound peer
-//! and carry the peer statistics (every peer field but `nodeId` and `version`).
+//! and carry the peer statistics (every peer field but `nodeId` and `version`). When `FILE`
+//! itself ends in `.graphml`, the graph goes there and the JSON to `FILE` with the
+//! extension `.json` instead, so that neither overwrites the other.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -95,7 +97,8 @@ pub struct SurveyOptions {
     /// The node's admin API, e.g. `http://127.0.0.1:11626`.
     pub node: String,
     pub collect: Duration,
-    /// The JSON result; the GraphML goes beside it with the extension `.graphml`.
+    /// The JSON result; the GraphML goes beside it with the extension `.graphml` (see
+    /// [`SurveyOptions::json_path`] and [`SurveyOptions::graphml_path`]).
     pub out: PathBuf,
     /// The survey's nonce (random if `None`).
     pub nonce: Option<u32>,
@@ -135,10 +138,37 @@ impl SurveyOptions {
         }
     }
 
-    /// The GraphML path: `--out` with the extension `.graphml`.
-    pub fn graphml_path(&self) -> PathBuf {
-        self.out.with_extension("graphml")
+    /// The JSON path: `--out`, unless that already names a `.graphml` file (any case);
+    /// then `--out` with the extension `.json`.
+    pub fn json_path(&self) -> PathBuf {
+        if names_graphml(&self.out) {
+            self.out.with_extension("json")
+        } else {
+            self.out.clone()
+        }
     }
+
+    /// The GraphML path: `--out` with the extension `.graphml`, or `--out` itself when it
+    /// has that extension already. Never [`SurveyOptions::json_path`] for a file name.
+    pub fn graphml_path(&self) -> PathBuf {
+        if names_graphml(&self.out) {
+            self.out.clone()
+        } else {
+            self.out.with_extension("graphml")
+        }
+    }
+}
+
+fn names_graphml(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("graphml"))
+}
+
+/// How long a node asked `attempts` times for its current page is given, from when the
+/// request left the node's backlog, before it is asked again (or given up on):
+/// `timeout × 2^(attempts − 1)`, the exponent capped at 16.
+pub fn retry_wait(timeout: Duration, attempts: u32) -> Duration {
+    timeout.saturating_mul(1 << attempts.saturating_sub(1).min(16))
 }
 
 // ----- the admin API ---------------------------------------------------------------------
@@ -667,7 +697,30 @@ fn text_of(r: &Reply) -> &str {
     r.body.trim_end_matches(['\r', '\n'])
 }
 
-impl Driver<'_> {
+impl<'a> Driver<'a> {
+    fn new(
+        admin: &'a dyn Admin,
+        opts: &'a SurveyOptions,
+        stop: &'a AtomicBool,
+        progress: Progress,
+        me: String,
+    ) -> Self {
+        Driver {
+            admin,
+            opts,
+            stop,
+            progress,
+            me,
+            known: BTreeSet::new(),
+            asks: BTreeMap::new(),
+            heard: BTreeSet::new(),
+            merged: BTreeMap::new(),
+            bad: BTreeSet::new(),
+            given_up: BTreeSet::new(),
+            retries: 0,
+        }
+    }
+
     /// `/surveytopologytimesliced`. `Ok(false)`: the node is already queued.
     fn ask(&mut self, node: &str, idx: (u32, u32)) -> anyhow::Result<bool> {
         let r = self.admin.get(
@@ -791,8 +844,12 @@ impl Driver<'_> {
     /// One look at the results: merge, ask new nodes, page incomplete ones, retry silent
     /// ones. Returns whether anything is still awaited.
     fn step(&mut self) -> anyhow::Result<bool> {
+        self.step_at(Instant::now())
+    }
+
+    /// [`Driver::step`] with the time given (tests move it on themselves).
+    fn step_at(&mut self, now: Instant) -> anyhow::Result<bool> {
         let (backlog, running) = self.read_results()?;
-        let now = Instant::now();
         for (id, a) in &mut self.asks {
             if a.awaiting.is_some() && a.sent_at.is_none() && !backlog.contains(id) {
                 a.sent_at = Some(now);
@@ -842,11 +899,8 @@ impl Driver<'_> {
             .filter_map(|(n, a)| {
                 let idx = a.awaiting?;
                 let sent = a.sent_at?;
-                let wait = self
-                    .opts
-                    .response_timeout
-                    .saturating_mul(1 << a.attempts.saturating_sub(1).min(16));
-                (now.duration_since(sent) >= wait)
+                let wait = retry_wait(self.opts.response_timeout, a.attempts);
+                (now.saturating_duration_since(sent) >= wait)
                     .then(|| (n.clone(), idx, a.attempts <= self.opts.retries))
             })
             .collect();
@@ -1023,20 +1077,7 @@ pub fn survey(
         }
     }
 
-    let mut d = Driver {
-        admin,
-        opts,
-        stop,
-        progress,
-        me: me.clone(),
-        known: BTreeSet::new(),
-        asks: BTreeMap::new(),
-        heard: BTreeSet::new(),
-        merged: BTreeMap::new(),
-        bad: BTreeSet::new(),
-        given_up: BTreeSet::new(),
-        retries: 0,
-    };
+    let mut d = Driver::new(admin, opts, stop, progress, me.clone());
     d.progress.stage(
         "reporting",
         Some(seeds.len() as u64),
@@ -1091,6 +1132,30 @@ fn write_file(path: &Path, contents: &str) -> anyhow::Result<()> {
     })
 }
 
+/// The JSON and GraphML paths, which must differ (an `--out` with no file name, such as
+/// `..`, gets no extension).
+fn output_paths(opts: &SurveyOptions) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let (json, graphml) = (opts.json_path(), opts.graphml_path());
+    anyhow::ensure!(
+        json != graphml,
+        "--out {} must name a file (it gets the extension .graphml for the graph)",
+        opts.out.display()
+    );
+    Ok((json, graphml))
+}
+
+/// Writes the JSON result and the GraphML; returns their paths.
+fn write_outputs(
+    opts: &SurveyOptions,
+    outcome: &Outcome,
+    json: &Value,
+) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let (json_path, graphml_path) = output_paths(opts)?;
+    write_file(&json_path, &serde_json::to_string_pretty(json)?)?;
+    write_file(&graphml_path, &outcome.to_graphml())?;
+    Ok((json_path, graphml_path))
+}
+
 fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -1103,15 +1168,14 @@ pub fn run(opts: &SurveyOptions, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     // Fail on an unreachable node, then on an unwritable output, before spending minutes
     // on the survey.
     admin.get("info", &[])?;
-    write_file(&opts.out, "")?;
+    let (json_path, graphml_path) = output_paths(opts)?;
+    write_file(&json_path, "")?;
+    write_file(&graphml_path, "")?;
     let started = unix_now();
     let outcome = survey(&admin, opts, &stop)?;
     let finished = unix_now();
     let json = outcome.to_json(opts, started, finished);
-    let pretty = serde_json::to_string_pretty(&json)?;
-    write_file(&opts.out, &pretty)?;
-    let graphml = opts.graphml_path();
-    write_file(&graphml, &outcome.to_graphml())?;
+    write_outputs(opts, &outcome, &json)?;
     let s = &json["summary"];
     println!(
         "surveyed from {}: {} nodes ({} answered besides the surveyor), {} connections; {} \
@@ -1129,7 +1193,11 @@ pub fn run(opts: &SurveyOptions, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
             ""
         },
     );
-    println!("wrote {} and {}", opts.out.display(), graphml.display());
+    println!(
+        "wrote {} and {}",
+        json_path.display(),
+        graphml_path.display()
+    );
     if !outcome.missing.is_empty() {
         println!(
             "missing (asked, never answered): {}",
@@ -1338,6 +1406,124 @@ mod tests {
                 .map(|x| s(x))
                 .collect::<BTreeSet<_>>()
         );
+    }
+
+    #[test]
+    fn retry_waits_double_from_the_response_timeout() {
+        let t = Duration::from_secs(30);
+        let waits: Vec<u64> = (1..=5).map(|a| retry_wait(t, a).as_secs()).collect();
+        assert_eq!(waits, [30, 60, 120, 240, 480]);
+        // Not asked yet counts as once; the exponent stops at 16; no overflow.
+        assert_eq!(retry_wait(t, 0), t);
+        assert_eq!(retry_wait(t, 17), t * 65_536);
+        assert_eq!(retry_wait(t, u32::MAX), t * 65_536);
+        assert_eq!(retry_wait(Duration::MAX, 3), Duration::MAX);
+    }
+
+    #[test]
+    fn a_silent_node_is_asked_again_after_doubling_waits_then_given_up_on() {
+        let fake = ring(&["d"]);
+        let opts = SurveyOptions {
+            response_timeout: Duration::from_secs(10),
+            retries: 3,
+            ..quick()
+        };
+        let stop = AtomicBool::new(false);
+        let mut d = Driver::new(&fake, &opts, &stop, Progress::new(false), s("b"));
+        let asked = || {
+            fake.state
+                .borrow()
+                .asked
+                .iter()
+                .filter(|a| a.0 == "d")
+                .count()
+        };
+        d.learn("d").unwrap();
+        assert_eq!(asked(), 1);
+        let ms = Duration::from_millis;
+        // The fake's backlog is always empty: each request has left by the next look,
+        // and its wait runs from then.
+        let mut sent = Instant::now();
+        assert!(d.step_at(sent).unwrap());
+        let mut wait = opts.response_timeout;
+        for retry in 1..=opts.retries as usize {
+            assert!(d.step_at(sent + wait - ms(1)).unwrap());
+            assert_eq!(asked(), retry, "asked again before {wait:?}");
+            assert!(d.step_at(sent + wait).unwrap());
+            assert_eq!(asked(), retry + 1, "not asked again after {wait:?}");
+            assert_eq!(d.retries, retry as u32);
+            // The retry leaves at the next look.
+            sent += wait;
+            assert!(d.step_at(sent).unwrap());
+            wait *= 2;
+        }
+        // After the last retry: 80 s, then given up on, not asked again.
+        assert_eq!(wait, 8 * opts.response_timeout);
+        d.step_at(sent + wait - ms(1)).unwrap();
+        assert!(!d.given_up.contains("d"));
+        d.step_at(sent + wait).unwrap();
+        assert!(d.given_up.contains("d"), "given up on after {wait:?}");
+        assert_eq!(asked(), 1 + opts.retries as usize);
+        assert!(d.asks["d"].awaiting.is_none());
+        assert!(d.outcome().missing.contains("d"));
+    }
+
+    #[test]
+    fn the_json_and_the_graphml_never_share_a_path() {
+        let paths = |out: &str| {
+            let o = SurveyOptions::new("http://x", out);
+            (o.json_path(), o.graphml_path())
+        };
+        let p = |s: &str| PathBuf::from(s);
+        assert_eq!(paths("x.json"), (p("x.json"), p("x.graphml")));
+        assert_eq!(paths("d/x"), (p("d/x"), p("d/x.graphml")));
+        assert_eq!(paths("x.tar.gz"), (p("x.tar.gz"), p("x.tar.graphml")));
+        // Asked for a .graphml: the graph goes there, the JSON beside it.
+        assert_eq!(paths("d/x.graphml"), (p("d/x.json"), p("d/x.graphml")));
+        assert_eq!(paths("x.GraphML"), (p("x.json"), p("x.GraphML")));
+        for out in [
+            "x.json",
+            "x",
+            "x.graphml",
+            "x.GRAPHML",
+            ".graphml",
+            "x.graphml.json",
+        ] {
+            let (json, graphml) = paths(out);
+            assert_ne!(
+                json.to_string_lossy().to_lowercase(),
+                graphml.to_string_lossy().to_lowercase(),
+                "{out}"
+            );
+        }
+        // No file name: refused rather than one file written over the other.
+        let e = output_paths(&SurveyOptions::new("http://x", "..")).unwrap_err();
+        assert!(e.to_string().contains("must name a file"), "{e}");
+    }
+
+    #[test]
+    fn an_out_ending_in_graphml_gets_the_graph_and_the_json_beside_it() {
+        let dir = std::env::temp_dir().join(format!("survey-cli-out-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fake = ring(&[]);
+        let outcome = survey(&fake, &quick(), &AtomicBool::new(false)).unwrap();
+        for (out, json_name) in [("a.graphml", "a.json"), ("b.json", "b.json")] {
+            let opts = SurveyOptions {
+                out: dir.join(out),
+                ..quick()
+            };
+            let json = outcome.to_json(&opts, 1, 2);
+            let (jp, gp) = write_outputs(&opts, &outcome, &json).unwrap();
+            assert_eq!(jp, dir.join(json_name));
+            assert_eq!(gp, dir.join(out).with_extension("graphml"));
+            let written: Value =
+                serde_json::from_str(&std::fs::read_to_string(&jp).unwrap()).unwrap();
+            assert_eq!(written, json, "{out}: the JSON");
+            let g = std::fs::read_to_string(&gp).unwrap();
+            assert!(g.starts_with("<?xml"), "{out}: {g}");
+            assert!(g.trim_end().ends_with("</graphml>"), "{out}: {g}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -2888,17 +2888,7 @@ mod tests {
         let sid = surveyed.node_id();
         s.add_to_backlog(&host, sid, 0, 0).unwrap();
         s.handle_timeout(due + SURVEY_THROTTLE_TIMEOUT, &mut host);
-        let req = host
-            .broadcasts
-            .iter()
-            .rev()
-            .find_map(|m| match StellarMessage::decode(m) {
-                Ok(StellarMessage::SurveyRequest(r)) if r.request.surveyed_peer_id == &sid.0 => {
-                    Some(*r.request.encryption_key)
-                }
-                _ => None,
-            });
-        let key = req.expect("request sent");
+        let key = request_key(&host.broadcasts, &sid).expect("request sent");
         let body = SurveyResponseBody {
             node_data: TimeSlicedNodeData {
                 total_inbound_peer_count: 3,
@@ -2927,14 +2917,147 @@ mod tests {
         let resp = response_message(&junk, &me, host.ledger, &[0; 60], 5);
         s.handle_message(due, &mut host, FROM, &resp);
         assert_eq!(s.results().bad_response_nodes, [junk.node_id()]);
+        // So is a body that opens with the run's key but does not parse (stellar-core's
+        // badResponseNodes takes both).
+        let garbled = NodeKey::from_seed([14; 32]);
+        s.add_to_backlog(&host, garbled.node_id(), 0, 0).unwrap();
+        s.handle_timeout(due + 3 * SURVEY_THROTTLE_TIMEOUT, &mut host);
+        let key = request_key(&host.broadcasts, &garbled.node_id()).expect("request sent");
+        let mut xdr = body.to_vec();
+        xdr.extend_from_slice(&[0; 4]);
+        assert!(SurveyResponseBody::decode(&xdr).is_err());
+        let resp = response_message(&garbled, &me, host.ledger, &seal(&key, &xdr, [5; 32]), 5);
+        s.handle_message(due, &mut host, FROM, &resp);
+        let bad = s.results().bad_response_nodes;
+        assert_eq!(bad.len(), 2, "{bad:?}");
+        assert!(bad.contains(&garbled.node_id()), "{bad:?}");
+        assert!(s.results().topology[&garbled.node_id()].is_none());
+        assert_eq!(s.metrics.responses_stored, 1);
         let json = s.results().to_json();
         assert!(json.starts_with("{\"backlog\":"), "{json}");
         assert!(json.contains("\"numTotalInboundPeers\":3"), "{json}");
         assert!(json.contains("\"badResponseNodes\":[\""), "{json}");
+
+        // A request out to node 15 when the run stops...
+        let late = NodeKey::from_seed([15; 32]);
+        let lid = late.node_id();
+        s.add_to_backlog(&host, lid, 0, 0).unwrap();
+        s.handle_timeout(due + 4 * SURVEY_THROTTLE_TIMEOUT, &mut host);
+        let key = request_key(&host.broadcasts, &lid).expect("request sent");
         // Stopping wipes the key: later answers are not stored.
         s.stop_reporting();
         assert!(!s.results().survey_in_progress);
         assert_eq!(s.poll_timeout(), None);
+        // ...answers properly afterwards: accepted as a survey message (it passes the
+        // limiter and counts as flooded), but neither stored nor a bad response.
+        let late_body = SurveyResponseBody {
+            node_data: TimeSlicedNodeData {
+                total_inbound_peer_count: 9,
+                ..TimeSlicedNodeData::default()
+            },
+            ..SurveyResponseBody::default()
+        };
+        let sealed = seal(&key, &late_body.to_vec(), [6; 32]);
+        let resp = response_message(&late, &me, host.ledger, &sealed, 5);
+        let floods = host.floods.len();
+        s.handle_message(due, &mut host, FROM, &resp);
+        assert_eq!(host.floods.len(), floods + 1, "the answer was accepted");
+        assert_eq!(s.metrics.responses_stored, 1, "and not stored");
+        let r = s.results();
+        assert!(r.topology[&lid].is_none(), "{:?}", r.topology[&lid]);
+        assert!(!r.bad_response_nodes.contains(&lid));
+        assert!(!r.to_json().contains("\"numTotalInboundPeers\":9"));
+    }
+
+    /// The encryption key of the last request broadcast to `node`.
+    fn request_key(broadcasts: &[Vec<u8>], node: &NodeId) -> Option<[u8; 32]> {
+        broadcasts
+            .iter()
+            .rev()
+            .find_map(|m| match StellarMessage::decode(m) {
+                Ok(StellarMessage::SurveyRequest(r)) if r.request.surveyed_peer_id == &node.0 => {
+                    Some(*r.request.encryption_key)
+                }
+                _ => None,
+            })
+    }
+
+    #[test]
+    fn the_driver_waits_twice_as_long_before_each_retry() {
+        // One peer that never answers; rounds and top-offs every second, so each wait is
+        // seen within two seconds of when it ends.
+        let mut host = Fake::new(1);
+        let silent = id(40);
+        host.peers = alloc::vec![snapshot(silent, Role::Initiator, 0, &[])];
+        host.config.throttle_timeout = Duration::from_secs(1);
+        let timeout = Duration::from_secs(4);
+        let slack = Duration::from_secs(2);
+        let plan = SurveyPlan {
+            stop_wait: Duration::from_secs(1),
+            round: Duration::from_secs(1),
+            response_timeout: timeout,
+            max_retries: 3,
+            ..SurveyPlan::new(3, Duration::from_secs(5))
+        };
+        let mut s = Survey::default();
+        s.run(Instant::ZERO, &mut host, plan).unwrap();
+        let mut sent_at: Vec<Instant> = Vec::new();
+        let mut given_up_at = None;
+        let (mut seen, mut events) = (0, 0);
+        for sec in 1..600u64 {
+            let now = Instant::from_secs(sec);
+            // A new ledger each second: a retry is not a duplicate request.
+            host.ledger = 100 + sec as u32;
+            s.tick(now, &mut host);
+            s.handle_timeout(now, &mut host);
+            for m in &host.broadcasts[seen..] {
+                if let Ok(StellarMessage::SurveyRequest(r)) = StellarMessage::decode(m)
+                    && r.request.surveyed_peer_id == &silent.0
+                {
+                    sent_at.push(now);
+                }
+            }
+            seen = host.broadcasts.len();
+            // Nobody waited for any more: the run goes on without it, or (here, every
+            // round having been idle) ends at once.
+            for e in &host.events[events..] {
+                let done = match e {
+                    OverlayEvent::SurveyProgress(p) => {
+                        p.stage == SurveyStage::Reporting && p.waiting == 0
+                    }
+                    OverlayEvent::SurveyFinished { .. } => true,
+                    _ => false,
+                };
+                if done && given_up_at.is_none() {
+                    given_up_at = Some(now);
+                }
+            }
+            events = host.events.len();
+            if s.report().is_some() {
+                break;
+            }
+        }
+        let report = s.report().expect("the run ends");
+        assert!(report.missing.contains(&silent));
+        // The first request and 3 retries, each after twice the previous wait.
+        assert_eq!(sent_at.len(), 4, "{sent_at:?}");
+        let mut wait = timeout;
+        for pair in sent_at.windows(2) {
+            let gap = pair[1] - pair[0];
+            assert!(
+                gap >= wait && gap <= wait + slack,
+                "waited {gap:?}, expected {wait:?} (+{slack:?}): {sent_at:?}"
+            );
+            wait *= 2;
+        }
+        // Given up on after the fourth wait, 8 × the timeout.
+        let last = *sent_at.last().unwrap();
+        let gave_up = given_up_at.expect("given up on") - last;
+        assert_eq!(wait, 8 * timeout);
+        assert!(
+            gave_up >= wait && gave_up <= wait + slack,
+            "gave up {gave_up:?} after the last request, expected {wait:?}"
+        );
     }
 
     #[test]

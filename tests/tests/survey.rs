@@ -573,10 +573,50 @@ fn a_manual_survey_follows_stellar_cores_getsurveyresult() {
         assert!(peer.get(field).is_some(), "{field}");
     }
 
-    // Stopping the run keeps the results; answers after that are not stored.
+    // Stopping the run keeps the results; answers after that are not stored. B is asked
+    // once more (a later ledger again) and the run stops while that request is on its
+    // way: B's answer still comes back.
+    let metrics = |net: &Network, i: usize| net.nodes[i].overlay.survey_metrics().clone();
+    net.run_for(2 * SEC);
+    assert_eq!(net.survey_topology(0, b, 0, 0), Ok(false));
+    let requests = metrics(&net, 0).requests_sent;
+    let answers = metrics(&net, 1).responses_sent;
+    let asked_at = net.now();
+    while metrics(&net, 0).requests_sent == requests {
+        net.run_for(Duration::from_millis(1));
+        assert!(net.now() - asked_at < 5 * SEC, "the request never left");
+    }
+    assert_eq!(
+        metrics(&net, 1).responses_sent,
+        answers,
+        "B has not answered yet"
+    );
+    let kept = net.nodes[0].overlay.survey_results();
     net.nodes[0].overlay.stop_survey_reporting();
-    assert!(!net.nodes[0].overlay.survey_results().survey_in_progress);
-    assert_eq!(net.nodes[0].overlay.survey_results().topology.len(), 4);
+    let (received, stored) = (
+        metrics(&net, 0).response_recv,
+        metrics(&net, 0).responses_stored,
+    );
+    net.run_for(5 * SEC);
+    assert_eq!(metrics(&net, 1).responses_sent, answers + 1, "B answered");
+    assert!(
+        metrics(&net, 0).response_recv > received,
+        "B's answer reached the surveyor"
+    );
+    assert_eq!(
+        metrics(&net, 0).responses_stored,
+        stored,
+        "and was not stored"
+    );
+    let r = net.nodes[0].overlay.survey_results();
+    assert!(!r.survey_in_progress);
+    assert!(r.topology[&b].is_none(), "still null: {:?}", r.topology[&b]);
+    assert!(r.bad_response_nodes.is_empty(), "not a bad response either");
+    assert_eq!(
+        r.topology, kept.topology,
+        "the results are kept as they were"
+    );
+    assert_eq!(r.topology.len(), 4);
 }
 
 // ----- sealed boxes against libsodium ---------------------------------------------------

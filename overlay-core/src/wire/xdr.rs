@@ -79,6 +79,13 @@ impl<'a> Reader<'a> {
     }
 
     /// XDR `bool`, read as `stellar-xdr` reads it: 1 is true, any other value false.
+    ///
+    /// Neither reference decoder rejects a word other than 0 or 1: stellar-xdr 30
+    /// (`impl ReadXdr for bool`) reads `i == 1`, and xdrpp, stellar-core's, reads `u != 0`
+    /// (`xdr_traits<bool>::from_uint`, "could throw for u > 1, but would be slower") and
+    /// validates the converted value, which is always 0 or 1. Rejecting here would refuse
+    /// answers both accept; `tests/xdr_crosscheck.rs` (`bool_agrees_with_stellar_xdr` and
+    /// the `SurveyResponseBody` mutations) holds us to stellar-xdr.
     pub fn bool(&mut self) -> Result<bool, DecodeError> {
         Ok(self.u32()? == 1)
     }
@@ -170,5 +177,37 @@ impl XdrWrite for Vec<u8> {
     fn put_node_id(&mut self, id: &[u8; 32]) {
         self.put_u32(0);
         self.extend_from_slice(id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bool_of(word: u32) -> Result<bool, DecodeError> {
+        let bytes = word.to_be_bytes();
+        let mut r = Reader::new(&bytes);
+        let b = r.bool()?;
+        assert_eq!(r.remaining(), 0, "a bool is one word");
+        Ok(b)
+    }
+
+    #[test]
+    fn bools_are_read_as_stellar_xdr_reads_them() {
+        assert_eq!(bool_of(0), Ok(false));
+        assert_eq!(bool_of(1), Ok(true));
+        // Non-canonical words: false, as in stellar-xdr; not an error.
+        for w in [2, 3, 0x100, 0x0100_0000, 0x8000_0001, u32::MAX] {
+            assert_eq!(bool_of(w), Ok(false), "{w:#x}");
+        }
+        // Fewer than 4 bytes is truncated, and nothing is consumed.
+        let mut r = Reader::new(&[0, 0, 1]);
+        assert_eq!(r.bool(), Err(DecodeError::Truncated));
+        assert_eq!(r.position(), 0);
+        // Written canonically.
+        let mut v = Vec::new();
+        v.put_bool(true);
+        v.put_bool(false);
+        assert_eq!(v, [0, 0, 0, 1, 0, 0, 0, 0]);
     }
 }
