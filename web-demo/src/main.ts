@@ -51,7 +51,7 @@ async function select(name: ViewName, focusTab = false): Promise<void> {
     if (current === name) v.show();
   } catch (e) {
     root.replaceChildren(h("div", { class: "panel", role: "alert" }, `This view failed to load: ${String(e)}`));
-    console.warn(e);
+    console.error(e);
   }
 }
 
