@@ -1450,3 +1450,65 @@ fn a_silent_authenticated_peer_hits_the_idle_timeout() {
         "dropped after {silent:?} of silence both ways (at {now:?})"
     );
 }
+
+/// Frames and bytes in `out` (a transport's worth of record-marked frames).
+fn frames_in(out: &[u8]) -> u64 {
+    let mut rx = FrameDecoder::new();
+    rx.push(out, 1 << 24);
+    let mut n = 0;
+    while let Ok(Some(_)) = rx.next_frame(1 << 24) {
+        n += 1;
+    }
+    n
+}
+
+#[test]
+fn per_peer_counters_match_what_crossed_the_transport() {
+    let (mut a, mut b) = pair(PeerConfig::default());
+    let (mut ab_bytes, mut ab_frames, mut ba_bytes, mut ba_frames) = (0u64, 0u64, 0u64, 0u64);
+    let mut now = Instant::ZERO;
+    let mut round = |a: &mut Side, b: &mut Side, now: Instant| loop {
+        a.drain(now);
+        b.drain(now);
+        let ab = a.out(now);
+        let ba = b.out(now);
+        if ab.is_empty() && ba.is_empty() {
+            break;
+        }
+        (ab_bytes, ab_frames) = (ab_bytes + ab.len() as u64, ab_frames + frames_in(&ab));
+        (ba_bytes, ba_frames) = (ba_bytes + ba.len() as u64, ba_frames + frames_in(&ba));
+        feed(&mut b.peer, now, &ab);
+        feed(&mut a.peer, now, &ba);
+    };
+    round(&mut a, &mut b, now);
+    for i in 0..500 {
+        a.peer.send_shared(now, tx(i, 300).into()).unwrap();
+        if i % 50 == 0 {
+            now = now + Duration::from_millis(1);
+            round(&mut a, &mut b, now);
+        }
+    }
+    b.peer.send(now, &StellarMessage::GetScpState(3)).unwrap();
+    round(&mut a, &mut b, now);
+    let (sa, sb) = (a.peer.stats(), b.peer.stats());
+    assert_eq!((sa.bytes_written, sb.bytes_read), (ab_bytes, ab_bytes));
+    assert_eq!((sb.bytes_written, sa.bytes_read), (ba_bytes, ba_bytes));
+    assert_eq!(
+        (sa.messages_written, sb.messages_read),
+        (ab_frames, ab_frames)
+    );
+    assert_eq!(
+        (sb.messages_written, sa.messages_read),
+        (ba_frames, ba_frames)
+    );
+    // Flood traffic: the 500 transactions, each a 300-byte message in a frame.
+    assert_eq!(
+        (sa.flood_messages_written, sb.flood_messages_read),
+        (500, 500)
+    );
+    assert_eq!(sa.flood_bytes_written, sb.flood_bytes_read);
+    assert!(sa.flood_bytes_written >= 500 * 300 && sa.flood_bytes_written < ab_bytes);
+    // B sent no flood traffic: HELLO, AUTH, grants and GET_SCP_STATE only.
+    assert_eq!(sb.flood_messages_written, 0);
+    assert!(ba_frames >= 4, "{ba_frames}");
+}
