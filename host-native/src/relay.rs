@@ -434,3 +434,139 @@ impl Relay {
         self.recent.iter().map(|s| s.slot).max()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::traffic;
+    use overlay_core::flood::flood_key;
+    use overlay_core::overlay::OverlayConfig;
+    use overlay_core::{LocalNode, NodeKey, WallClock};
+    use std::sync::Arc;
+
+    const NET: &str = "Standalone Network ; February 2017";
+
+    fn setup() -> (Overlay, Relay, NetworkId) {
+        let network = NetworkId::from_passphrase(NET);
+        let local = LocalNode::new(NodeKey::from_seed([1; 32]), network, [2; 32]);
+        let me = local.node_id();
+        let overlay = Overlay::new(
+            Arc::new(local),
+            OverlayConfig::default(),
+            WallClock::new(Instant::ZERO, 1_750_000_000),
+            [3; 32],
+            Instant::ZERO,
+        );
+        (overlay, Relay::new(network, me, 1000), network)
+    }
+
+    /// Node `seed`'s NOMINATE for `slot`, signed for `network`, with its items served.
+    fn nominate(overlay: &mut Overlay, seed: u8, network: &NetworkId, slot: u64) -> Vec<u8> {
+        let key = NodeKey::from_seed([seed; 32]);
+        let qset = traffic::quorum_set(&[key.node_id()]);
+        let set = traffic::tx_set(slot, &[]);
+        let t = traffic::slot_traffic(&key, network, slot, &set, true, &qset);
+        for (kind, hash, item) in &t.items {
+            match kind {
+                ItemKind::TxSet => overlay.provide_tx_set(*hash, item),
+                ItemKind::QuorumSet => overlay.provide_quorum_set(*hash, item),
+            }
+        }
+        t.messages[0].clone()
+    }
+
+    fn on_scp(relay: &mut Relay, overlay: &mut Overlay, m: &[u8], slot: u64) -> ScpVerdict {
+        relay.on_scp(overlay, Instant::ZERO, flood_key(m), m, slot)
+    }
+
+    #[test]
+    fn genuine_envelopes_are_relayed_and_others_refused_with_their_reason() {
+        let (mut o, mut r, net) = setup();
+        let m = nominate(&mut o, 9, &net, 5);
+        assert_eq!(on_scp(&mut r, &mut o, &m, 5), ScpVerdict::Accepted);
+        assert_eq!(r.stats.scp_relayed, 1);
+
+        // Correctly signed, but for another network: the signed payload names the network.
+        let other = NetworkId::from_passphrase("Test SDF Network ; September 2015");
+        let m = nominate(&mut o, 9, &other, 6);
+        assert_eq!(on_scp(&mut r, &mut o, &m, 6), ScpVerdict::Ignored);
+        assert_eq!(r.stats.scp_bad_signature, 1);
+
+        // A weak (small-order) key with the identity R and S = 0: plain `verify` accepts
+        // it for any message, `verify_strict` (ours) does not.
+        let mut m = nominate(&mut o, 9, &net, 7);
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        m[8..40].copy_from_slice(&identity);
+        let sig_at = m.len() - 64;
+        m[sig_at..sig_at + 32].copy_from_slice(&identity);
+        m[sig_at + 32..].fill(0);
+        let env = ScpEnvelope::decode(&m[4..]).unwrap();
+        use ed25519_dalek::Verifier;
+        let weak = ed25519_dalek::VerifyingKey::from_bytes(&identity).unwrap();
+        let sig = ed25519_dalek::Signature::from_bytes(&m[sig_at..].try_into().unwrap());
+        let signed = scp_signed_bytes(&net, env.statement_bytes);
+        assert!(
+            weak.verify(&signed, &sig).is_ok(),
+            "the forgery passes plain verify"
+        );
+        assert_eq!(on_scp(&mut r, &mut o, &m, 7), ScpVerdict::Ignored);
+        assert_eq!(r.stats.scp_bad_signature, 2);
+
+        // Not an envelope stellar-xdr reads: a statement type past EXTERNALIZE.
+        let mut m = nominate(&mut o, 9, &net, 8);
+        let pledges = 4 + 36 + 8; // tag, NodeID, slot index
+        m[pledges..pledges + 4].copy_from_slice(&9i32.to_be_bytes());
+        assert_eq!(on_scp(&mut r, &mut o, &m, 8), ScpVerdict::Ignored);
+        assert_eq!(r.stats.scp_malformed, 1);
+        assert_eq!(r.stats.scp_relayed, 1, "only the genuine one went out");
+    }
+
+    #[test]
+    fn once_tracking_only_slots_in_the_window_are_accepted() {
+        let (mut o, mut r, net) = setup();
+        r.set_window(88, 100);
+        for (slot, ok) in [(87, false), (88, true), (201, true), (202, false)] {
+            let m = nominate(&mut o, 9, &net, slot);
+            let want = if ok {
+                ScpVerdict::Accepted
+            } else {
+                ScpVerdict::Ignored
+            };
+            assert_eq!(on_scp(&mut r, &mut o, &m, slot), want, "slot {slot}");
+        }
+        assert_eq!(r.stats.scp_out_of_range, 2);
+        // Out of sync again: any slot from the oldest kept goes.
+        r.lost_sync();
+        let m = nominate(&mut o, 9, &net, 1_000_000);
+        assert_eq!(on_scp(&mut r, &mut o, &m, 1_000_000), ScpVerdict::Accepted);
+    }
+
+    #[test]
+    fn malformed_and_oversize_transactions_are_dropped_and_never_demanded_again() {
+        let (mut o, mut r, _) = setup();
+        let good = crate::synthetic::transaction(&NodeId([4; 32]), 1, 0)[4..].to_vec();
+        let key = |e: &[u8]| {
+            let mut m = (overlay_core::wire::MessageType::Transaction as i32)
+                .to_be_bytes()
+                .to_vec();
+            m.extend_from_slice(e);
+            flood_key(&m)
+        };
+        r.on_transaction(&mut o, Instant::ZERO, || key(&good), &good);
+        assert_eq!(r.stats.tx_advertised, 1);
+
+        let mut bad = good.clone();
+        bad[0..4].copy_from_slice(&77i32.to_be_bytes()); // no such envelope type
+        r.on_transaction(&mut o, Instant::ZERO, || key(&bad), &bad);
+        assert_eq!(r.stats.tx_malformed, 1);
+        assert!(o.is_rejected_transaction(&sha256(&bad)));
+
+        let big = vec![0u8; 1001];
+        r.on_transaction(&mut o, Instant::ZERO, || key(&big), &big);
+        assert_eq!(r.stats.tx_oversize, 1);
+        assert!(o.is_rejected_transaction(&sha256(&big)));
+        assert!(!o.is_rejected_transaction(&sha256(&good)));
+        assert_eq!(r.stats.tx_advertised, 1);
+    }
+}
