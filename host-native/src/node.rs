@@ -864,6 +864,9 @@ async fn run(
     let mut overlay_config = settings.overlay;
     // Surveys report NODE_IS_VALIDATOR.
     overlay_config.survey.is_validator = settings.is_validator;
+    // The relay checks transactions only for form and size, never against a ledger: that
+    // needs no sync, so they flow from the start (stellar-core waits because its checks do).
+    overlay_config.tx_flood_needs_sync = false;
     let mut overlay = Overlay::with_store(
         Arc::clone(&local),
         overlay_config,

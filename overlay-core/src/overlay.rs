@@ -123,6 +123,10 @@ pub struct OverlayConfig {
     /// Whether the tick dials toward the connection targets from the peer book (off for a
     /// fixed topology, e.g. a simulation of a given graph or a single watch connection).
     pub auto_connect: bool,
+    /// Drop TRANSACTION, FLOOD_ADVERT and FLOOD_DEMAND while [`Overlay::set_synced`] says
+    /// the node is out of sync, as stellar-core does (it cannot check transactions without
+    /// the current ledger). A host that checks nothing against a ledger may turn it off.
+    pub tx_flood_needs_sync: bool,
     /// Time-sliced surveys (`SURVEYOR_KEYS`, `NODE_IS_VALIDATOR`, phase durations, ...).
     pub survey: SurveyConfig,
 }
@@ -151,6 +155,7 @@ impl Default for OverlayConfig {
             scp_state_reply_slots: 100,
             tick_interval: Duration::from_secs(3),
             auto_connect: true,
+            tx_flood_needs_sync: true,
             survey: SurveyConfig::default(),
         }
     }
@@ -181,13 +186,16 @@ pub struct OverlayMetrics {
     /// Events not queued because [`MAX_QUEUED_EVENTS`] were waiting (the host broke the
     /// drain rule).
     pub events_dropped: u64,
+    /// TRANSACTION, FLOOD_ADVERT and FLOOD_DEMAND received while out of sync and dropped
+    /// ([`OverlayConfig::tx_flood_needs_sync`]).
+    pub ignored_out_of_sync: u64,
     /// Connections dropped, by [`DropReason::kind`].
     pub drops: BTreeMap<&'static str, u64>,
 }
 
 impl OverlayMetrics {
     /// Each counter with its stellar-core metric name (or a name in the same scheme).
-    pub fn named(&self) -> [(&'static str, u64); 20] {
+    pub fn named(&self) -> [(&'static str, u64); 21] {
         [
             ("overlay.inbound.attempt", self.inbound_attempt),
             ("overlay.inbound.reject", self.inbound_reject),
@@ -218,6 +226,10 @@ impl OverlayMetrics {
             ("overlay.peers.learned", self.peers_learned),
             ("overlay.peers.skipped", self.peers_skipped),
             ("overlay.events.dropped", self.events_dropped),
+            (
+                "overlay.flood.ignored-out-of-sync",
+                self.ignored_out_of_sync,
+            ),
         ]
     }
 }
@@ -437,7 +449,8 @@ pub struct Overlay {
     events: VecDeque<OverlayEvent<'static>>,
     bans: BTreeSet<NodeId>,
     book: PeerBook<Box<dyn PeerStore + Send>>,
-    /// Whether the application tracks consensus ([`Overlay::set_synced`]).
+    /// Whether the application tracks consensus ([`Overlay::set_synced`]; a host that
+    /// never says is taken to be in sync).
     synced: bool,
     /// When out-of-sync recovery last ran (`mLastOutOfSyncReconnect`): set when the node
     /// is first seen out of sync, reset whenever it is in sync.
@@ -1049,6 +1062,20 @@ impl Overlay {
         {
             // Over the per-window limit: silently ignored, as stellar-core does.
             self.metrics.queries_ignored += 1;
+            return Action::Nothing;
+        }
+        if !self.synced
+            && self.config.tx_flood_needs_sync
+            && matches!(
+                message,
+                StellarMessage::Transaction(_)
+                    | StellarMessage::FloodAdvert(_)
+                    | StellarMessage::FloodDemand(_)
+            )
+        {
+            // `Peer::recvMessage`: out of sync, transaction flooding is dropped unprocessed
+            // (the node could not check transactions against a ledger it does not have).
+            self.metrics.ignored_out_of_sync += 1;
             return Action::Nothing;
         }
         match message {
@@ -2071,8 +2098,10 @@ impl Overlay {
         self.survey.record_lost_sync();
     }
 
-    /// Whether the node tracks consensus. A survey that starts while it does not counts one
-    /// lost sync, as stellar-core does for a node catching up or acquiring consensus.
+    /// Whether the node tracks consensus. Out of sync, transaction flooding is dropped
+    /// ([`OverlayConfig::tx_flood_needs_sync`]), the tick drops a random outbound peer now
+    /// and then (`OUT_OF_SYNC_RECONNECT_DELAY`), and a survey that starts counts one lost
+    /// sync, as stellar-core does for a node catching up or acquiring consensus.
     pub fn set_synced(&mut self, synced: bool) {
         self.synced = synced;
         self.survey.set_synced(synced);

@@ -652,3 +652,31 @@ fn a_preferred_peer_evicts_a_non_preferred_one_when_slots_are_full() {
     assert_eq!(net.nodes[0].overlay.conn_of(&net.node_id(3)), conn);
     assert_eq!(evicted(&net), 1);
 }
+
+/// Out of sync, a node drops transaction flooding unprocessed (stellar-core's
+/// `Peer::recvMessage`): adverts are not remembered, nothing is demanded, demands are not
+/// answered; SCP still flows. Back in sync, transactions reach it again.
+#[test]
+fn an_out_of_sync_node_ignores_transaction_flooding_until_it_syncs() {
+    let mut net = Network::new(config(51));
+    net.ring(5);
+    net.run_for(Duration::from_secs(2));
+    net.nodes[2].overlay.set_synced(false);
+    let h = net.inject_tx(0, 1);
+    let k = net.inject_scp(0, 1);
+    net.run_for(Duration::from_secs(10));
+    // Node 2 sits between 1 and 3 on the ring: the transaction goes the other way round.
+    assert_eq!(net.tx_reach(&h), 4, "everyone but node 2");
+    assert!(!net.nodes[2].stats.tx_seen.contains_key(&h));
+    assert_eq!(net.scp_reach(&k), 5, "SCP is not gated");
+    let n2 = &net.nodes[2].overlay;
+    assert_eq!(n2.pull_metrics().demanded, 0);
+    assert!(
+        n2.metrics.ignored_out_of_sync >= 2,
+        "adverts from both neighbours"
+    );
+
+    net.nodes[2].overlay.set_synced(true);
+    let h2 = net.inject_tx(0, 2);
+    assert!(net.run_while_not(Duration::from_secs(10), |n| n.tx_reach(&h2) == 5));
+}
