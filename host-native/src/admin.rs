@@ -87,8 +87,12 @@ pub fn peers_json(overlay: &Overlay, now: Instant) -> Value {
                 },
                 "outbound_queue_drops": peer.queue_drops(),
             },
+            // v25 floods transactions in pull mode only.
+            "pull_mode": true,
             "message_read": stats.messages_read,
             "message_write": stats.messages_written,
+            // Outbound messages shed by the queues' trimming (stellar-core's message_drop).
+            "message_drop": peer.queue_drops().iter().sum::<u64>(),
             "byte_read": stats.bytes_read,
             "byte_write": stats.bytes_written,
             "unique_flood_message_recv": conn_stats.unique_flood_message_recv,

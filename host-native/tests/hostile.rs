@@ -1685,6 +1685,9 @@ async fn adversarial_suite_against_a_node_process() {
                     max_queue = max_queue.max(fc["outbound_queue"]["tx"].as_u64().unwrap());
                     trimmed = fc["outbound_queue_drops"][1].as_u64().unwrap();
                     written = e["byte_write"].as_u64().unwrap();
+                    // stellar-core's total, as `/peers` shows it.
+                    assert!(e["message_drop"].as_u64().unwrap() >= trimmed, "{e}");
+                    assert_eq!(e["pull_mode"], true);
                 }
                 None => {
                     cut_after = Some(since.elapsed());
