@@ -1911,6 +1911,21 @@ async fn adversarial_suite_against_a_node_process() {
         })
         .count();
     assert_eq!(answered, 0, "nothing answers a demand for an unknown hash");
+    // Demands are flood traffic: processing 200 of them returns their credit, 40 at a time
+    // (FLOW_CONTROL_SEND_MORE_BATCH_SIZE), so at least 5 grants came back.
+    let grants = msgs
+        .iter()
+        .filter(|m| {
+            matches!(
+                StellarMessage::decode(m),
+                Ok(StellarMessage::SendMoreExtended(_))
+            )
+        })
+        .count();
+    assert!(
+        grants >= 5,
+        "credit re-granted: {grants} SEND_MORE_EXTENDED"
+    );
     let delta = attack_drops(&node, &before).await;
     assert!(delta.is_empty(), "{delta:?}");
     last = assert_good_flowing(&node, &good, last, "unknown demands").await;
