@@ -205,6 +205,12 @@ test("Simulation view: 200 nodes, the trace hash equals the native run's, pause 
   const c = await page.evaluate(() => ({ ...document.getElementById("view-sim").dataset, us: document.querySelector("[data-testid=sim-time]").dataset.us }));
   assert.equal(Number(c.us), Number(b.nowUs) - 100_000);
   assert.equal(c.nowUs, b.nowUs);
+  // A node selected from the keyboard: its number, Enter; Escape clears.
+  await page.fill("[data-testid=sim-inspect]", "42");
+  await page.press("[data-testid=sim-inspect]", "Enter");
+  await page.waitForFunction(() => document.querySelector("[data-testid=sim-detail] h3")?.textContent === "Node 42", null, { timeout: 10_000 });
+  await page.press("[data-testid=sim-inspect]", "Escape");
+  await page.waitForFunction(() => !document.querySelector("[data-testid=sim-detail] h3"));
   noErrors(errs, "simulation");
   await page.close();
 });

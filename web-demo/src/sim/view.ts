@@ -225,7 +225,19 @@ export async function mountSim(root: HTMLElement): Promise<View> {
   const dupCanvas = h("canvas", { class: "chart", "aria-label": "Duplicate ratio chart", role: "img", style: "height:90px" });
   const latChart = new LineChart(latCanvas, { yLabel: (v) => fmtMs(v), xLabel: (v) => `${(v / 1000).toFixed(0)} s` });
   const dupChart = new LineChart(dupCanvas, { yLabel: (v) => `${(v * 100).toFixed(0)}%`, xLabel: (v) => `${(v / 1000).toFixed(0)} s`, yMax: 1 });
-  const detailBox = h("div", { "data-testid": "sim-detail" }, h("div", { class: "hint" }, "Hover a node or link for its state; click a node to highlight its neighbours."));
+  const selectionHint = "Hover a node or link for its state; click a node (or type its number and Enter) to highlight its neighbours.";
+  const detailBox = h("div", { "data-testid": "sim-detail" }, h("div", { class: "hint" }, selectionHint));
+  // The keyboard's way to a node: its number, Enter (Escape clears the selection).
+  const inspectIn = h("input", { type: "number", min: 0, step: 1, placeholder: "node #", "aria-label": "Select node by number", "data-testid": "sim-inspect", style: "width:8em" }) as HTMLInputElement;
+  inspectIn.addEventListener("keydown", (e) => {
+    if (e.key === "Enter") {
+      const n = Number(inspectIn.value);
+      if (inspectIn.value !== "" && graph.hasNode(String(n))) void selectNode(n);
+      else toast(`No node ${inspectIn.value} in this network (0–${graph.order - 1})`);
+    } else if (e.key === "Escape") {
+      void selectNode(null);
+    }
+  });
 
   const graphEl = h("div", { class: "graph", "data-testid": "sim-graph" });
   const overlay = h("canvas", { class: "graph-overlay" });
@@ -278,7 +290,7 @@ export async function mountSim(root: HTMLElement): Promise<View> {
           h("div", { class: "legend" }, h("span", { style: `--sw:${CLASS_COLOURS.scp}` }, "SCP p50"), h("span", { style: "--sw:#f9a8d4" }, "SCP p95"), h("span", { style: `--sw:${CLASS_COLOURS.tx}` }, "tx p50"), h("span", { style: "--sw:#ddd6fe" }, "tx p95")),
         ),
         h("div", { class: "panel" }, h("h2", {}, "Duplicate ratio of flooded messages"), dupCanvas, h("div", { class: "hint", "data-testid": "sim-dup" }, "")),
-        h("div", { class: "panel scroll grow" }, h("h2", {}, "Selection"), detailBox),
+        h("div", { class: "panel scroll grow" }, h("h2", {}, "Selection"), h("div", { class: "row" }, inspectIn), detailBox),
       ),
       h(
         "div",
@@ -595,7 +607,7 @@ export async function mountSim(root: HTMLElement): Promise<View> {
     selectedNode = node;
     neighbours = new Set(node === null ? [] : graph.neighbors(String(node)));
     if (node === null) {
-      detailBox.replaceChildren(h("div", { class: "hint" }, "Hover a node or link for its state; click a node to highlight its neighbours."));
+      detailBox.replaceChildren(h("div", { class: "hint" }, selectionHint));
     } else {
       const info = await nodeInfo(node);
       if (info && selectedNode === node) {
