@@ -3,7 +3,9 @@
 //! that complete the handshake and then send structured messages (SCP envelopes, adverts,
 //! demands, fetch requests and answers, PEERS, credit, survey messages, real stellar-xdr
 //! encodings) with real MACs; raw bytes; time advancing; and the application's commands
-//! (broadcast, add_transaction, fetch, stop_fetch, provide, ban, drop, ledger changes).
+//! (broadcast, add_transaction, fetch, stop_fetch, provide, ban, drop, ledger changes), and
+//! correctly signed time-sliced survey messages from remotes allowed to survey, with the
+//! admin's survey commands, so the survey's phases, limiter and relaying are reached.
 //!
 //! The harness is a host that follows the drain rule: after each event it drains
 //! `poll_event`, writes out `poll_transmit` (unless a connection's socket is "full"),
@@ -40,6 +42,9 @@ struct Input {
     tight: bool,
     allow_private: bool,
     relay: bool,
+    /// The remotes may survey this node (SURVEYOR_KEYS), so their signed survey messages
+    /// get past the permission check into the limiter, the phases and the relaying.
+    surveyors: bool,
     ops: Vec<Op>,
 }
 
@@ -117,6 +122,18 @@ enum Op {
     Withhold {
         conn: u8,
     },
+    /// The admin's survey commands (`startsurveycollecting`, `stopsurveycollecting`,
+    /// `surveytopologytimesliced`, `stopsurvey`).
+    SurveyStart {
+        nonce: u8,
+    },
+    SurveyStop,
+    SurveyTopology {
+        who: u8,
+        inbound: u8,
+        outbound: u8,
+    },
+    SurveyStopReporting,
 }
 
 #[derive(Arbitrary, Debug)]
@@ -150,6 +167,26 @@ enum Msg {
         ty: u8,
         body: Vec<u8>,
     },
+    /// A time-sliced survey message correctly signed by `signer` (a remote, or us).
+    Survey {
+        kind: u8,
+        signer: u8,
+        surveyed: u8,
+        nonce: u8,
+        ledger: u8,
+        index: u8,
+        body: Vec<u8>,
+    },
+}
+
+/// Remote `i`'s node, or ours for `i == REMOTES`.
+fn survey_party(i: u8) -> &'static overlay_core::LocalNode {
+    let i = usize::from(i) % (REMOTES + 1);
+    if i == REMOTES {
+        local()
+    } else {
+        &remote(i).node
+    }
 }
 
 /// Transaction `i` of the pool: a 4-byte aligned opaque envelope.
@@ -306,6 +343,30 @@ fn encode(msg: &Msg) -> Vec<u8> {
         Msg::Typed { ty, body } => {
             let t = MessageType::ALL[usize::from(*ty) % MessageType::ALL.len()];
             [tag(t), body.clone()].concat()
+        }
+        Msg::Survey {
+            kind,
+            signer,
+            surveyed,
+            nonce,
+            ledger,
+            index,
+            body,
+        } => {
+            use overlay_core::survey;
+            let key = &survey_party(*signer).key;
+            let other = survey_party(*surveyed).node_id();
+            let (nonce, ledger) = (u32::from(*nonce % 4), u32::from(*ledger));
+            match kind % 4 {
+                0 => survey::start_collecting_message(key, nonce, ledger),
+                1 => survey::stop_collecting_message(key, nonce, ledger),
+                2 => {
+                    let encryption = survey::x25519_public(&[*signer; 32]);
+                    let (i, o) = (u32::from(*index % 32), u32::from(*index / 32));
+                    survey::request_message(key, &other, ledger, &encryption, nonce, i, o)
+                }
+                _ => survey::response_message(key, &other, ledger, body, nonce),
+            }
         }
     }
 }
@@ -719,6 +780,34 @@ impl Host {
                 }
             }
             Op::SetLedger { ledger } => self.overlay.set_ledger(u32::from(*ledger)),
+            Op::SurveyStart { nonce } => {
+                let _ = self
+                    .overlay
+                    .start_survey_collecting(self.now, u32::from(*nonce % 4));
+                self.drain();
+            }
+            Op::SurveyStop => {
+                let _ = self.overlay.stop_survey_collecting(self.now);
+                self.drain();
+            }
+            Op::SurveyTopology {
+                who,
+                inbound,
+                outbound,
+            } => {
+                let node = survey_party(*who).node_id();
+                let _ = self.overlay.survey_topology(
+                    self.now,
+                    node,
+                    u32::from(*inbound),
+                    u32::from(*outbound),
+                );
+                self.drain();
+            }
+            Op::SurveyStopReporting => {
+                self.overlay.stop_survey_reporting();
+                self.drain();
+            }
             Op::ClearBelow { ledger } => {
                 self.overlay.clear_below(u32::from(*ledger));
                 self.drain();
@@ -792,6 +881,14 @@ fuzz_target!(|input: Input| {
         scp_state_slots: 3,
         scp_state_envelopes: 8,
         scp_state_reply_slots: 4,
+        survey: overlay_core::survey::SurveyConfig {
+            surveyor_keys: if input.surveyors {
+                (0..REMOTES).map(|i| remote(i).node.node_id()).collect()
+            } else {
+                Vec::new()
+            },
+            ..overlay_core::survey::SurveyConfig::default()
+        },
         ..OverlayConfig::default()
     };
     let overlay = Overlay::new(
