@@ -160,6 +160,11 @@ impl Side {
 
 /// Moves bytes both ways until nothing moves.
 fn pump(a: &mut Side, b: &mut Side, now: Instant) {
+    pump_watching(a, b, now, |_, _| {});
+}
+
+/// [`pump`], showing `watch` each batch of bytes moved (A → B, B → A).
+fn pump_watching(a: &mut Side, b: &mut Side, now: Instant, mut watch: impl FnMut(&[u8], &[u8])) {
     loop {
         a.drain(now);
         b.drain(now);
@@ -168,6 +173,7 @@ fn pump(a: &mut Side, b: &mut Side, now: Instant) {
         if ab.is_empty() && ba.is_empty() {
             break;
         }
+        watch(&ab, &ba);
         feed(&mut b.peer, now, &ab);
         feed(&mut a.peer, now, &ba);
     }
@@ -1467,18 +1473,11 @@ fn per_peer_counters_match_what_crossed_the_transport() {
     let (mut a, mut b) = pair(PeerConfig::default());
     let (mut ab_bytes, mut ab_frames, mut ba_bytes, mut ba_frames) = (0u64, 0u64, 0u64, 0u64);
     let mut now = Instant::ZERO;
-    let mut round = |a: &mut Side, b: &mut Side, now: Instant| loop {
-        a.drain(now);
-        b.drain(now);
-        let ab = a.out(now);
-        let ba = b.out(now);
-        if ab.is_empty() && ba.is_empty() {
-            break;
-        }
-        (ab_bytes, ab_frames) = (ab_bytes + ab.len() as u64, ab_frames + frames_in(&ab));
-        (ba_bytes, ba_frames) = (ba_bytes + ba.len() as u64, ba_frames + frames_in(&ba));
-        feed(&mut b.peer, now, &ab);
-        feed(&mut a.peer, now, &ba);
+    let mut round = |a: &mut Side, b: &mut Side, now: Instant| {
+        pump_watching(a, b, now, |ab, ba| {
+            (ab_bytes, ab_frames) = (ab_bytes + ab.len() as u64, ab_frames + frames_in(ab));
+            (ba_bytes, ba_frames) = (ba_bytes + ba.len() as u64, ba_frames + frames_in(ba));
+        });
     };
     round(&mut a, &mut b, now);
     for i in 0..500 {
