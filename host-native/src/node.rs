@@ -741,11 +741,9 @@ impl Node {
                 "is_validator": self.is_validator,
                 "ledger": { "num": self.overlay.ledger() },
                 "peers": { "authenticated_count": authenticated, "pending_count": pending },
-                "state": match (self.tracked_at, self.tracked_slot) {
-                    (Some(_), _) => "Tracking",
-                    (None, 0) => "Joining SCP",
-                    (None, _) => "Out of sync",
-                },
+                // stellar-core's `getStateHuman`: "Synced!" while tracking the network,
+                // "Joining SCP" before and after (acquiring consensus).
+                "state": if self.tracked_at.is_some() { "Synced!" } else { "Joining SCP" },
                 "startedOn": iso8601(self.started_unix),
                 "relay": {
                     "pending_envelopes": self.relay.pending(),

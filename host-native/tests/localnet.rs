@@ -264,7 +264,7 @@ async fn a_line_of_five_relays_hop_by_hop_and_stops_forgeries_at_the_first_hop()
     let t = slot(&net.nodes[0].key, 9);
     inject(&net, 0, t.messages[3].clone(), t.items).await;
     eventually(&net, 10, "every node tracking slot 9", |_, v| {
-        ledger(v) == 10 && v["state"] == "Tracking"
+        ledger(v) == 10 && v["state"] == "Synced!"
     })
     .await;
     // Past the validity bracket (slot 9 + 1 + 100): node 1 drops it, nobody moves.
