@@ -508,19 +508,18 @@ impl Node {
         self.overlay.set_synced(true);
         let ledger = u32::try_from(slot + 1).unwrap_or(u32::MAX);
         let keep = self.overlay.config().scp_state_slots as u32;
+        // The oldest ledger (and slot) still worth anything to the floodgate, the SCP queues,
+        // the relay and the fetchers.
+        let oldest = ledger.saturating_sub(keep);
         self.overlay.set_ledger(ledger);
-        self.overlay.clear_below(ledger.saturating_sub(keep));
+        self.overlay.clear_below(oldest);
         self.overlay.set_scp_window(ScpWindow {
-            min_slot: u64::from(ledger.saturating_sub(keep)),
+            min_slot: u64::from(oldest),
             checkpoint_slot: 0,
         });
-        self.relay
-            .set_window(u64::from(ledger.saturating_sub(keep)), slot);
-        self.overlay.stop_fetching_outside_range(
-            Some(u64::from(ledger.saturating_sub(keep))),
-            None,
-            0,
-        );
+        self.relay.set_window(u64::from(oldest), slot);
+        self.overlay
+            .stop_fetching_outside_range(Some(u64::from(oldest)), None, 0);
     }
 
     /// Writes what each connection has to send, as far as its socket takes it.
